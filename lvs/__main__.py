@@ -1,0 +1,3 @@
+from lvs.cli import main
+
+main()

@@ -1,0 +1,161 @@
+"""The application factory: ``create_app(settings)`` builds everything, nothing happens at import."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import CacheControlHeader, State
+from litestar.logging import LoggingConfig
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.flash import FlashConfig, FlashPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
+from litestar.stores.registry import StoreRegistry
+from litestar.template.config import TemplateConfig
+
+from lvs import __version__
+from lvs.db.config import alchemy_config, make_engine
+from lvs.resources import resource_dir
+from lvs.settings import Settings
+from lvs.web.assets import AssetManifest
+from lvs.web.errors import exception_handlers
+from lvs.web.library import LibraryController
+from lvs.web.media import MediaController
+from lvs.web.security import SecurityHeadersMiddleware
+
+__all__ = ["create_app", "create_app_from_env"]
+
+# Paths that carry video bytes or images: no compression, no session cookie work.
+BINARY_PATHS = [r"^/media/\d+/stream", r"^/media/\d+/thumbnail", r"^/static/"]
+
+ONE_YEAR = 365 * 24 * 3600
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the Litestar app for ``settings`` (from the environment when omitted)."""
+    settings = settings or Settings.from_env()
+    secret = settings.ensure_secret_key()
+    engine = make_engine(settings)
+
+    templates = TemplateConfig(
+        directory=resource_dir("templates"),
+        engine=JinjaTemplateEngine,
+        engine_callback=lambda engine: _configure_jinja(engine, settings),
+    )
+    stores = StoreRegistry(default_factory=lambda _name: _make_store(settings))
+
+    return Litestar(
+        route_handlers=[
+            LibraryController,
+            MediaController,
+            create_static_files_router(
+                path="/static",
+                directories=[resource_dir("static")],
+                cache_control=CacheControlHeader(max_age=ONE_YEAR, public=True, immutable=True),
+                include_in_schema=False,
+            ),
+        ],
+        plugins=[
+            SQLAlchemyPlugin(config=alchemy_config(settings, engine)),
+            HTMXPlugin(),
+            FlashPlugin(config=FlashConfig(template_config=templates)),
+        ],
+        template_config=templates,
+        csrf_config=CSRFConfig(
+            secret=secret,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            exclude=["/api/"],
+        ),
+        middleware=[
+            CookieBackendConfig(
+                secret=hashlib.sha256(secret.encode()).digest(),
+                key="lvs_session",
+                max_age=10 * ONE_YEAR,
+                httponly=True,
+                samesite="lax",
+                exclude=BINARY_PATHS,
+            ).middleware,
+            SecurityHeadersMiddleware(),
+        ],
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1024, exclude=BINARY_PATHS
+        ),
+        stores=stores,
+        exception_handlers=exception_handlers(),
+        openapi_config=OpenAPIConfig(
+            title="lvs", version=__version__, path="/schema", render_plugins=[SwaggerRenderPlugin()]
+        ),
+        logging_config=LoggingConfig(
+            root={"level": settings.log_level.upper(), "handlers": ["queue_listener"]},
+            log_exceptions="always",
+            disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 415, 416, 429, 503},
+        ),
+        request_max_body_size=64 * 1024,
+        state=State({"settings": settings}),
+        debug=False,
+    )
+
+
+def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
+    manifest = AssetManifest(resource_dir("static"))
+    env = engine.engine
+    env.globals["asset"] = manifest.url
+    env.globals["app_version"] = __version__
+    env.filters["duration"] = format_duration
+    env.filters["filesize"] = format_size
+    env.autoescape = True
+    engine.register_template_callable("flashes", _flashes)
+
+
+def _flashes(context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Flash messages of this request; none where the session is not loaded (binary routes)."""
+    request = context.get("request")
+    if request is None or "session" not in request.scope:
+        return []
+    messages: list[dict[str, Any]] = request.session.pop("_messages", [])
+    return messages
+
+
+def _make_store(settings: Settings) -> Any:
+    if settings.cache_url:
+        return RedisStore.with_client(url=settings.cache_url, namespace="lvs")
+    return MemoryStore()
+
+
+def format_duration(seconds: float | None) -> str:
+    """``75.4`` -> ``1:15``; ``3725`` -> ``1:02:05``; None -> ``–``."""
+    if seconds is None:
+        return "–"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for ASGI servers (``uvicorn --factory lvs.app:create_app_from_env``)."""
+    settings = Settings.from_env()
+    logging.getLogger("lvs").setLevel(settings.log_level.upper())
+    return create_app(settings)

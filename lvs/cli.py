@@ -1,0 +1,229 @@
+"""The ``lvs`` command: serve, scan, db ..., demo, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lvs.settings import Settings, SettingsError, setting_docs
+
+__all__ = ["main"]
+
+log = logging.getLogger("lvs")
+
+library_option = click.option(
+    "--library",
+    "-l",
+    "libraries",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A video folder to index (repeatable). Default: LVS_LIBRARY, else a demo library.",
+)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that rebuild ``settings`` in a child process or worker."""
+    env = {
+        "LVS_LIBRARY": os.pathsep.join(str(p) for p in settings.library),
+        "LVS_DATA_DIR": str(settings.data_dir),
+        "LVS_HOST": settings.host,
+        "LVS_PORT": str(settings.port),
+    }
+    if settings.db_path is not None:
+        env["LVS_DB_PATH"] = str(settings.db_path)
+    return env
+
+
+def _with_demo_library(settings: Settings, console: Console) -> Settings:
+    if settings.library:
+        return settings
+    from lvs.library.demo import generate_demo_library
+
+    console.print(f"No library given: using the demo library in {settings.demo_dir}")
+    generate_demo_library(settings.demo_dir)
+    return settings.with_overrides(library=(settings.demo_dir,))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lvs")
+def main() -> None:
+    """lvs — watch your own video folders from any browser on your network."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@library_option
+@click.option("--host", default=None, help="Address to listen on (LVS_HOST, default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port to listen on (LVS_PORT, default 8000).")
+@click.option("--no-scan", is_flag=True, help="Serve without scanning the library first.")
+def serve(libraries: tuple[Path, ...], host: str | None, port: int | None, no_scan: bool) -> None:
+    """Migrate the database, scan the library in the background and serve at once."""
+    import uvicorn
+
+    from lvs.db.config import migrate
+
+    console = Console(stderr=True)
+    settings = _settings(library=libraries or None, host=host, port=port)
+    settings = _with_demo_library(settings, console)
+    migrate(settings)
+    os.environ.update(settings_env(settings))
+    if settings.host not in {"127.0.0.1", "localhost", "::1"}:
+        console.print(
+            f"[yellow]Warning:[/] lvs listens on {settings.host}: anyone on your network can "
+            "watch and rate. lvs has no login yet."
+        )
+    console.print(f"lvs serving {len(settings.library)} folder(s) on http://{settings.host}:{settings.port}/")
+    with nullcontext() if no_scan else _background_scan():
+        uvicorn.run(
+            "lvs.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            proxy_headers=False,
+            server_header=False,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=5,
+        )
+
+
+@contextmanager
+def _background_scan() -> Iterator[None]:
+    """Scan in a child process, so the server stays responsive and exactly one process scans."""
+    child = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "lvs", "scan", "--quiet"], env=os.environ.copy()
+    )
+    try:
+        yield
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+@main.command()
+@library_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; only skipped files and errors.")
+@click.option("--no-thumbnails", is_flag=True, help="Index only; make thumbnails later.")
+def scan(libraries: tuple[Path, ...], quiet: bool, no_thumbnails: bool) -> None:
+    """Index the library folders and exit.
+
+    Prints a summary (new / unchanged / updated / moved / skipped / missing) and names every
+    skipped file with its reason. Exit status 0 on success, 1 when no library folder exists.
+    """
+    from lvs.db.config import migrate
+
+    console = Console(stderr=True)
+    out = Console()
+    settings = _settings(library=libraries or None)
+    settings = _with_demo_library(settings, console)
+    migrate(settings)
+    show_progress = not quiet and console.is_terminal
+    report = asyncio.run(_run_scan(settings, show_progress, not no_thumbnails, console))
+    for root in report.missing_roots:
+        console.print(f"[red]Library folder not found:[/] {root}")
+    for path, reason in report.skipped:
+        out.print(f"skipped: {path}: {reason}", markup=False, highlight=False)
+    for path, reason in report.thumbnail_failures:
+        out.print(f"no thumbnail: {path}: {reason}", markup=False, highlight=False)
+    if not quiet:
+        out.print(f"Scanned {report.summary()}", highlight=False)
+    if len(report.missing_roots) == len(settings.library):
+        sys.exit(1)
+
+
+async def _run_scan(settings: Settings, show_progress: bool, thumbnails: bool, console: Console) -> Any:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from lvs.db.config import make_engine
+    from lvs.services.scanner import Scanner
+
+    engine = make_engine(settings)
+    scanner = Scanner(async_sessionmaker(engine, expire_on_commit=False), settings.thumbs_dir)
+    try:
+        if not show_progress:
+            return await scanner.scan(settings.library, thumbnails=thumbnails)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    label = "Indexing" if phase == "index" else "Thumbnails"
+                    tasks[phase] = bar.add_task(label, total=total)
+                bar.update(tasks[phase], completed=done, total=total)
+
+            return await scanner.scan(settings.library, progress=progress, thumbnails=thumbnails)
+    finally:
+        await engine.dispose()
+
+
+@main.command()
+@click.argument("folder", required=False, type=click.Path(path_type=Path, file_okay=False))
+def demo(folder: Path | None) -> None:
+    """Generate the demo library (a few short real clips) in FOLDER or the data folder."""
+    from lvs.library.demo import generate_demo_library
+
+    target = folder or _settings().demo_dir
+    for path in generate_demo_library(target):
+        click.echo(str(path))
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """List every setting with its environment variable, default and current value."""
+    settings = _settings()
+    for doc in setting_docs():
+        value = getattr(settings, doc["name"])
+        if doc["name"] == "secret_key" and value:
+            value = "(set)"
+        click.echo(f"{doc['env']}={value if value not in (None, ()) else ''}")
+        click.echo(f"    {doc['help']} Default: {doc['default']}")
+
+
+@main.group()
+@click.pass_context
+def db(ctx: click.Context) -> None:
+    """Database migrations (advanced-alchemy / Alembic): upgrade, downgrade, history, ..."""
+    from lvs.db.config import alchemy_config, make_engine
+
+    settings = _settings()
+    ctx.ensure_object(dict)
+    ctx.obj["configs"] = [alchemy_config(settings, make_engine(settings, pooled=False))]
+
+
+def _add_db_commands() -> None:
+    from advanced_alchemy.cli import add_migration_commands
+
+    add_migration_commands(db)
+
+
+_add_db_commands()

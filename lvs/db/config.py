@@ -1,0 +1,81 @@
+"""Engine and session configuration. SQLite pragmas are set on every new connection here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advanced_alchemy.alembic.commands import AlembicCommands
+from advanced_alchemy.extensions.litestar import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    SQLAlchemyAsyncConfig,
+)
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from lvs.resources import resource_dir
+from lvs.settings import Settings
+
+__all__ = ["SQLITE_PRAGMAS", "alchemy_config", "make_engine", "migrate"]
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-16000",
+)
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def make_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+    """An async engine for the configured database (SQLite gets WAL and friends on connect).
+
+    ``pooled=False`` gives a connection per use, for short-lived work in its own event loop
+    (migrations, the scanner's start)."""
+    pool: dict[str, Any]
+    if settings.is_sqlite:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        pool = {"pool_size": 8, "max_overflow": 8} if pooled else {"poolclass": NullPool}
+        engine = create_async_engine(settings.db_url, **pool)
+        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        return engine
+    pool = (
+        {"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800}
+        if pooled
+        else {"poolclass": NullPool}
+    )
+    return create_async_engine(settings.db_url, pool_pre_ping=True, **pool)
+
+
+def alchemy_config(settings: Settings, engine: AsyncEngine | None = None) -> SQLAlchemyAsyncConfig:
+    """advanced-alchemy's config: one engine, sessions that do not expire on commit, Alembic
+    migrations from the top-level ``migrations/`` folder. Nothing here commits on its own:
+    services commit explicitly, so a failed commit is reported, not answered with a 2xx."""
+    return SQLAlchemyAsyncConfig(
+        engine_instance=engine or make_engine(settings),
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(resource_dir("migrations")),
+            version_table_name="alembic_version",
+            render_as_batch=True,
+        ),
+        create_all=False,
+    )
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Upgrade the database to ``revision``. Synchronous: call it outside a running event loop
+    (Alembic's async env runs its own loop)."""
+    config = alchemy_config(settings, make_engine(settings, pooled=False))
+    AlembicCommands(sqlalchemy_config=config).upgrade(revision=revision)

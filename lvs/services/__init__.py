@@ -1,0 +1,1 @@
+"""Business rules. Services speak SQL and know nothing of HTTP."""

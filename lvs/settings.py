@@ -1,0 +1,244 @@
+"""One frozen Settings object, built from ``LVS_*`` environment variables and CLI flags.
+
+Every field carries its environment variable, its default and a help line in its metadata; the
+README's settings table is checked against them by a test (tests/unit/test_settings.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+__all__ = ["Settings", "SettingsError", "setting_docs"]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """A setting has a value lvs cannot use; the message names the variable."""
+
+
+def _doc(env: str, help: str, default: str) -> dict[str, str]:
+    return {"env": env, "help": help, "default": default}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    library: tuple[Path, ...] = field(
+        default=(),
+        metadata=_doc(
+            "LVS_LIBRARY",
+            "Video folders to index, separated by the OS path separator (`:` on Linux/macOS). "
+            "`--library DIR` (repeatable) on the command line. Empty: a generated demo library.",
+            "(empty: demo library)",
+        ),
+    )
+    data_dir: Path = field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("lvs", appauthor=False)),
+        metadata=_doc(
+            "LVS_DATA_DIR",
+            "Where lvs keeps its database, thumbnails, secret key and demo library.",
+            "the platform's user data folder (`~/.local/share/lvs` on Linux)",
+        ),
+    )
+    db_path: Path | None = field(
+        default=None,
+        metadata=_doc("LVS_DB_PATH", "The SQLite database file.", "`$LVS_DATA_DIR/lvs.db`"),
+    )
+    database_url: str | None = field(
+        default=None,
+        metadata=_doc(
+            "LVS_DATABASE_URL",
+            "Any SQLAlchemy async URL (e.g. `postgresql+asyncpg://host/db`); wins over "
+            "LVS_DB_PATH.",
+            "(unset: SQLite at LVS_DB_PATH)",
+        ),
+    )
+    host: str = field(
+        default="127.0.0.1",
+        metadata=_doc(
+            "LVS_HOST",
+            "Address to listen on. Use `0.0.0.0` to serve other devices on your network.",
+            "`127.0.0.1`",
+        ),
+    )
+    port: int = field(default=8000, metadata=_doc("LVS_PORT", "Port to listen on.", "`8000`"))
+    secret_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata=_doc(
+            "LVS_SECRET_KEY",
+            "Key that signs cookies and CSRF tokens (at least 32 characters). Unset: a random "
+            "key is generated once and kept in `$LVS_DATA_DIR/secret_key`.",
+            "(generated)",
+        ),
+    )
+    page_size: int = field(
+        default=24,
+        metadata=_doc("LVS_PAGE_SIZE", "Videos per library page (1–200).", "`24`"),
+    )
+    rate_limit: str = field(
+        default="10/minute",
+        metadata=_doc(
+            "LVS_RATE_LIMIT",
+            "Rating writes allowed per client, in the `limits` package's notation.",
+            "`10/minute`",
+        ),
+    )
+    rate_limit_storage: str = field(
+        default="memory://",
+        metadata=_doc(
+            "LVS_RATE_LIMIT_STORAGE",
+            "Where rate-limit counters live: `memory://`, or `redis://host:6379/0` to share "
+            "them between workers and instances.",
+            "`memory://`",
+        ),
+    )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "LVS_TRUSTED_PROXIES",
+            "Comma-separated IPs/CIDRs of reverse proxies whose `X-Forwarded-For`/`Forwarded` "
+            "headers are believed. Empty: the socket peer is the client.",
+            "(empty)",
+        ),
+    )
+    cache_url: str | None = field(
+        default=None,
+        metadata=_doc(
+            "LVS_CACHE_URL",
+            "Cache store for rating summaries: unset for in-process memory, or "
+            "`redis://host:6379/0` to share it between workers and instances.",
+            "(unset: memory)",
+        ),
+    )
+    cache_ttl: int = field(
+        default=3600,
+        metadata=_doc("LVS_CACHE_TTL", "Seconds a cached rating summary lives.", "`3600`"),
+    )
+    log_level: str = field(
+        default="info",
+        metadata=_doc("LVS_LOG_LEVEL", "debug, info, warning or error.", "`info`"),
+    )
+
+    # -- derived -------------------------------------------------------------------------------
+
+    @property
+    def proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(",".join(self.trusted_proxies))
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.db_path if self.db_path is not None else self.data_dir / "lvs.db"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.sqlite_path}"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.data_dir / "thumbnails"
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.data_dir / "demo"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the given (already parsed) fields replaced; None values are ignored."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def ensure_secret_key(self) -> str:
+        """The configured key, or the one kept in the data folder (created on first use)."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / "secret_key"
+        try:
+            return key_file.read_text().strip()
+        except FileNotFoundError:
+            pass
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``LVS_*`` variables; keyword overrides (CLI flags) win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            values[f.name] = _parse(f.name, name, raw.strip())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"LVS_PORT: {self.port} is not a port number (1–65535)")
+        if not 1 <= self.page_size <= 200:
+            raise SettingsError(f"LVS_PAGE_SIZE: {self.page_size} is not between 1 and 200")
+        if self.cache_ttl < 1:
+            raise SettingsError("LVS_CACHE_TTL: must be at least 1 second")
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            raise SettingsError("LVS_SECRET_KEY: must be at least 32 characters")
+        if self.log_level not in {"debug", "info", "warning", "error"}:
+            raise SettingsError(f"LVS_LOG_LEVEL: {self.log_level!r} is not debug/info/warning/error")
+        from limits import parse_many
+
+        try:
+            parse_many(self.rate_limit)
+        except ValueError as exc:
+            raise SettingsError(f"LVS_RATE_LIMIT: {self.rate_limit!r} is not valid: {exc}") from exc
+        if self.rate_limit_storage.split("://", 1)[0] not in {"memory", "redis", "rediss"}:
+            raise SettingsError(
+                f"LVS_RATE_LIMIT_STORAGE: {self.rate_limit_storage!r} must start with "
+                "memory:// or redis://"
+            )
+        if self.cache_url and not self.cache_url.startswith(("redis://", "rediss://")):
+            raise SettingsError(f"LVS_CACHE_URL: {self.cache_url!r} must be a redis:// URL")
+
+
+def _parse(attr: str, env_name: str, raw: str) -> Any:
+    try:
+        if attr == "library":
+            return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
+        if attr in {"data_dir", "db_path"}:
+            return Path(raw).expanduser()
+        if attr in {"port", "page_size", "cache_ttl"}:
+            return int(raw)
+        if attr == "trusted_proxies":
+            return tuple(str(net) for net in parse_networks(raw))
+        if attr == "log_level":
+            return raw.lower()
+    except ValueError as exc:
+        raise SettingsError(f"{env_name}: {raw!r} is not valid: {exc}") from exc
+    return raw
+
+
+def parse_networks(raw: str) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip())
+
+
+def setting_docs() -> list[dict[str, str]]:
+    """Name, env var, default and help of every setting (for the README and `lvs settings`)."""
+    return [{"name": f.name, **f.metadata} for f in fields(Settings)]

@@ -1,0 +1,1 @@
+"""The web side: controllers, template contexts, responses."""

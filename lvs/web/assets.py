@@ -1,0 +1,28 @@
+"""Versioned URLs for static assets: ``asset("css/lvs.css")`` -> ``/static/css/lvs.css?v=<hash>``.
+
+Static files are served with a one-year ``immutable`` Cache-Control, so every URL must change
+when its file does: the version is a hash of the file's bytes, computed once per app."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+__all__ = ["AssetManifest"]
+
+
+class AssetManifest:
+    def __init__(self, static_dir: Path, prefix: str = "/static") -> None:
+        self._dir = static_dir.resolve()
+        self._prefix = prefix
+
+    def url(self, name: str) -> str:
+        return f"{self._prefix}/{name}?v={self._version(name)}"
+
+    @cache  # noqa: B019  (one manifest per app; the cache lives as long as the app)
+    def _version(self, name: str) -> str:
+        path = (self._dir / name).resolve()
+        if not path.is_relative_to(self._dir) or not path.is_file():
+            raise FileNotFoundError(f"no static asset {name!r}")
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
