@@ -1,4 +1,4 @@
-"""The application factory: ``create_app(settings)`` builds everything, nothing happens at import."""
+"""The application factory: ``create_app(settings)`` builds everything; nothing runs at import."""
 
 from __future__ import annotations
 
@@ -28,11 +28,14 @@ from litestar.template.config import TemplateConfig
 from lvs import __version__
 from lvs.db.config import alchemy_config, make_engine
 from lvs.resources import resource_dir
+from lvs.services.ratings import WriteGate
 from lvs.settings import Settings
 from lvs.web.assets import AssetManifest
 from lvs.web.errors import exception_handlers
 from lvs.web.library import LibraryController
 from lvs.web.media import MediaController
+from lvs.web.ratelimit import WriteLimiter
+from lvs.web.ratings import RatingApiController, RatingController
 from lvs.web.security import SecurityHeadersMiddleware
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -54,12 +57,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine=JinjaTemplateEngine,
         engine_callback=lambda engine: _configure_jinja(engine, settings),
     )
-    stores = StoreRegistry(default_factory=lambda _name: _make_store(settings))
+    stores = _store_registry(settings)
 
     return Litestar(
         route_handlers=[
             LibraryController,
             MediaController,
+            RatingController,
+            RatingApiController,
             create_static_files_router(
                 path="/static",
                 directories=[resource_dir("static")],
@@ -104,7 +109,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 415, 416, 429, 503},
         ),
         request_max_body_size=64 * 1024,
-        state=State({"settings": settings}),
+        state=State(
+            {
+                "settings": settings,
+                "write_gate": WriteGate(serialise=settings.is_sqlite),
+                "limiter": WriteLimiter(settings),
+            }
+        ),
         debug=False,
     )
 
@@ -129,10 +140,13 @@ def _flashes(context: Mapping[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def _make_store(settings: Settings) -> Any:
+def _store_registry(settings: Settings) -> StoreRegistry:
+    """Named stores (``app.stores.get("ratings")``): in-process memory by default, or namespaces
+    of one shared Redis store when LVS_CACHE_URL is set."""
     if settings.cache_url:
-        return RedisStore.with_client(url=settings.cache_url, namespace="lvs")
-    return MemoryStore()
+        root = RedisStore.with_client(url=settings.cache_url, namespace="lvs")
+        return StoreRegistry(default_factory=lambda name: root.with_namespace(name))
+    return StoreRegistry(default_factory=lambda _name: MemoryStore())
 
 
 def format_duration(seconds: float | None) -> str:

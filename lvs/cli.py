@@ -91,7 +91,9 @@ def serve(libraries: tuple[Path, ...], host: str | None, port: int | None, no_sc
             f"[yellow]Warning:[/] lvs listens on {settings.host}: anyone on your network can "
             "watch and rate. lvs has no login yet."
         )
-    console.print(f"lvs serving {len(settings.library)} folder(s) on http://{settings.host}:{settings.port}/")
+    console.print(
+        f"lvs serving {len(settings.library)} folder(s) on http://{settings.host}:{settings.port}/"
+    )
     with nullcontext() if no_scan else _background_scan():
         uvicorn.run(
             "lvs.app:create_app_from_env",
@@ -109,7 +111,7 @@ def serve(libraries: tuple[Path, ...], host: str | None, port: int | None, no_sc
 @contextmanager
 def _background_scan() -> Iterator[None]:
     """Scan in a child process, so the server stays responsive and exactly one process scans."""
-    child = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+    child = subprocess.Popen(
         [sys.executable, "-m", "lvs", "scan", "--quiet"], env=os.environ.copy()
     )
     try:
@@ -154,7 +156,9 @@ def scan(libraries: tuple[Path, ...], quiet: bool, no_thumbnails: bool) -> None:
         sys.exit(1)
 
 
-async def _run_scan(settings: Settings, show_progress: bool, thumbnails: bool, console: Console) -> Any:
+async def _run_scan(
+    settings: Settings, show_progress: bool, thumbnails: bool, console: Console
+) -> Any:
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from lvs.db.config import make_engine

@@ -202,7 +202,9 @@ class Settings:
         if self.secret_key is not None and len(self.secret_key) < 32:
             raise SettingsError("LVS_SECRET_KEY: must be at least 32 characters")
         if self.log_level not in {"debug", "info", "warning", "error"}:
-            raise SettingsError(f"LVS_LOG_LEVEL: {self.log_level!r} is not debug/info/warning/error")
+            raise SettingsError(
+                f"LVS_LOG_LEVEL: {self.log_level!r} is not debug/info/warning/error"
+            )
         from limits import parse_many
 
         try:

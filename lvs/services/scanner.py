@@ -194,11 +194,11 @@ class Scanner:
         unmissing: list[int] = []
         for f in found:
             key = str(f.path)
-            row = known.get(key)
-            if row is not None and row.size == f.size and row.mtime_ns == f.mtime_ns:
+            old = known.get(key)
+            if old is not None and old.size == f.size and old.mtime_ns == f.mtime_ns:
                 report.unchanged += 1
-                if row.missing:
-                    unmissing.append(row.id)
+                if old.missing:
+                    unmissing.append(old.id)
                 continue
             skip = skipped_known.get(key)
             if skip is not None and skip.size == f.size and skip.mtime_ns == f.mtime_ns:
@@ -270,9 +270,10 @@ class Scanner:
                     continue
                 values = _media_values(a)
                 await session.execute(delete(SkippedFile).where(SkippedFile.path == path))
-                row = known.get(path)
+                existing = known.get(path)
                 assert a.media_hash is not None
-                if row is not None:
+                if existing is not None:
+                    row = existing
                     changed = row.media_hash != a.media_hash
                     await session.execute(
                         update(Media)
@@ -280,7 +281,9 @@ class Scanner:
                         .values(
                             **values,
                             updated_at=now,
-                            **({"has_thumbnail": False, "thumbnail_error": None} if changed else {}),
+                            **(
+                                {"has_thumbnail": False, "thumbnail_error": None} if changed else {}
+                            ),
                         )
                     )
                     report.updated += 1
@@ -320,7 +323,9 @@ class Scanner:
             chunk = rows[start : start + 8]
             outcomes = await asyncio.gather(
                 *(
-                    loop.run_in_executor(pool, self._thumbnail, Path(r.path), r.media_hash, r.duration)
+                    loop.run_in_executor(
+                        pool, self._thumbnail, Path(r.path), r.media_hash, r.duration
+                    )
                     for r in chunk
                 )
             )

@@ -4,8 +4,9 @@ id in the database; no path ever comes from the request."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from litestar import Controller, get, route
+from litestar import Controller, Request, get, route
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.response import File, Template
@@ -14,10 +15,12 @@ from litestar.types import ASGIApp
 from lvs.db.models import Media
 from lvs.library.thumbnails import thumbnail_path
 from lvs.services.media import MediaService
+from lvs.services.ratings import RatingService
 from lvs.settings import Settings
-from lvs.web.deps import provide_media_service, provide_settings
+from lvs.web.deps import provide_media_service, provide_rating_service, provide_settings
+from lvs.web.identity import current_user_id
 from lvs.web.ranges import RangeFileResponse, media_type_for
-from lvs.web.views import WatchView
+from lvs.web.views import RatingWidget, WatchView
 
 __all__ = ["MediaController"]
 
@@ -26,13 +29,23 @@ class MediaController(Controller):
     path = "/media/{media_id:int}"
     dependencies = {
         "media_service": Provide(provide_media_service),
+        "ratings": Provide(provide_rating_service, sync_to_thread=False),
         "settings": Provide(provide_settings, sync_to_thread=False),
     }
 
     @get("/", name="watch")
-    async def watch(self, media_id: int, media_service: MediaService) -> Template:
+    async def watch(
+        self,
+        request: Request[Any, Any, Any],
+        media_id: int,
+        media_service: MediaService,
+        ratings: RatingService,
+    ) -> Template:
         media = await _present(media_service, media_id)
-        return Template(template_name="pages/watch.html", context={"view": WatchView(media=media)})
+        summary = await ratings.summary(media.media_hash, current_user_id(request))
+        widget = RatingWidget(summary, compact=False, next_url=f"/media/{media.id}")
+        view = WatchView(media=media, rating=widget)
+        return Template(template_name="pages/watch.html", context={"view": view})
 
     @route("/stream", http_method=["GET", "HEAD"], name="stream", include_in_schema=False)
     async def stream(self, media_id: int, media_service: MediaService) -> ASGIApp:

@@ -136,7 +136,9 @@ def test_middle_of_large_file_is_not_hashed(tmp_path: Path) -> None:
     assert oshash(path) == before
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     data=st.one_of(
         st.binary(min_size=1, max_size=2048),

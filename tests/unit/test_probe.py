@@ -70,7 +70,8 @@ def assert_probe_error(path: Path, *fragments: str) -> ProbeError:
     with pytest.raises(ProbeError) as info:
         probe(path)
     reason = info.value.reason
-    assert reason and len(reason) < 300
+    assert reason
+    assert len(reason) < 300
     assert str(info.value) == reason
     assert any(f in reason for f in fragments), reason
     assert not isinstance(info.value, av.FFmpegError)

@@ -68,9 +68,7 @@ def test_extension_list() -> None:
     assert {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".ogv"} == VIDEO_EXTENSIONS
 
 
-def test_relative_root_is_made_absolute(
-    library: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_relative_root_is_made_absolute(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(library.parent)
     found = list(walk_videos([Path("Videos")]))
     assert len(found) == 4
@@ -103,9 +101,7 @@ def test_directory_symlinks_are_not_followed(library: Path, tmp_path: Path) -> N
     assert "link/elsewhere.mp4" not in names(list(walk_videos([library])), library)
 
 
-def test_file_symlink_is_reported_and_broken_symlink_skipped(
-    library: Path, tmp_path: Path
-) -> None:
+def test_file_symlink_is_reported_and_broken_symlink_skipped(library: Path, tmp_path: Path) -> None:
     target = touch(tmp_path / "real.mp4", b"12345")
     (library / "shortcut.mp4").symlink_to(target)
     (library / "dangling.mp4").symlink_to(tmp_path / "nothing-here.mp4")
@@ -171,9 +167,7 @@ def test_files_vanishing_mid_walk_are_skipped(library: Path) -> None:
     assert {f.path.name for f in rest} == {"beach.MKV", "cave.webm"}
 
 
-def test_vanished_between_listing_and_stat(
-    library: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_vanished_between_listing_and_stat(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     touch(library / "b.mp4")
     real_scandir = os.scandir
     root = str(library.resolve())

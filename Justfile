@@ -1,0 +1,49 @@
+# lvs — the project's interface. `just` lists the recipes.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+venv := justfile_directory() / ".venv"
+bin := if path_exists(venv / "bin" / "lvs") == "true" { venv / "bin/" } else { "" }
+
+# List the recipes
+default:
+    @just --list --unsorted
+
+# Serve the library (or the demo library) on http://127.0.0.1:8000
+dev *args:
+    {{bin}}lvs serve {{args}}
+
+# Index the library folders and exit
+scan *args:
+    {{bin}}lvs scan {{args}}
+
+# Run the whole test suite (browser, PostgreSQL and Redis tests included when available)
+test *args:
+    {{bin}}python -m pytest {{args}}
+
+# Lint: ruff (lint + format check) and mypy
+lint:
+    {{bin}}ruff check .
+    {{bin}}ruff format --check .
+    {{bin}}mypy
+
+# Format the code with ruff
+fmt:
+    {{bin}}ruff format .
+    {{bin}}ruff check --fix .
+
+# Run every benchmark and print the figures (see bench/README.md)
+bench:
+    {{bin}}python -m bench all
+
+# Upgrade the database to the newest migration
+db-upgrade:
+    {{bin}}lvs db upgrade --no-prompt
+
+# Create a new migration from the models: just db-revision "add tags"
+db-revision message:
+    {{bin}}lvs db make-migrations --autogenerate --no-prompt -m "{{message}}"
+
+# Generate the demo library
+demo:
+    {{bin}}lvs demo

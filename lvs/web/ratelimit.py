@@ -1,0 +1,84 @@
+"""Rate limiting of writes with the ``limits`` package (moving window), per client address.
+
+The client is the socket peer; ``X-Forwarded-For``/``Forwarded`` count only when the peer is a
+configured trusted proxy. If the shared storage (Redis) cannot be reached, the limiter fails open
+with a logged warning: a household's video server staying usable matters more than a rate limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from limits import RateLimitItem, parse
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from litestar.connection import ASGIConnection
+
+from lvs.settings import Settings
+from lvs.web.security import client_address
+
+__all__ = ["RateLimitDecision", "WriteLimiter", "forwarded_for"]
+
+log = logging.getLogger(__name__)
+
+_FORWARDED_FOR = re.compile(r'for\s*=\s*"?\[?([^\]";,\s]+)', re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitDecision:
+    allowed: bool
+    retry_after: int = 0  # whole seconds until a slot frees
+
+
+def forwarded_for(connection: ASGIConnection[Any, Any, Any, Any]) -> list[str]:
+    """Forwarding hops, oldest first: ``X-Forwarded-For`` values, else RFC 7239 ``Forwarded``."""
+    xff = connection.headers.getall("x-forwarded-for", [])
+    if xff:
+        return list(xff)
+    hops: list[str] = []
+    for value in connection.headers.getall("forwarded", []):
+        for element in value.split(","):
+            match = _FORWARDED_FOR.search(element)
+            if match:
+                host = match.group(1)
+                # "192.0.2.1:4711" -> "192.0.2.1" (IPv6 comes bracketed and was unwrapped above)
+                if host.count(":") == 1:
+                    host = host.split(":", 1)[0]
+                hops.append(host)
+    return [", ".join(hops)] if hops else []
+
+
+class WriteLimiter:
+    """One per app: ``await limiter.hit(connection)`` counts a write for its client."""
+
+    def __init__(self, settings: Settings, namespace: str = "ratings") -> None:
+        self.item: RateLimitItem = parse(settings.rate_limit)
+        self.namespace = namespace
+        self.trusted = settings.proxy_networks
+        storage_uri = settings.rate_limit_storage
+        self.storage = storage_from_string(f"async+{storage_uri}")
+        self.strategy = MovingWindowRateLimiter(self.storage)
+
+    def client(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        peer = connection.client.host if connection.client else None
+        return client_address(peer, forwarded_for(connection), self.trusted)
+
+    async def hit(self, connection: ASGIConnection[Any, Any, Any, Any]) -> RateLimitDecision:
+        key = self.client(connection)
+        try:
+            if await self.strategy.hit(self.item, self.namespace, key):
+                return RateLimitDecision(True)
+            stats = await self.strategy.get_window_stats(self.item, self.namespace, key)
+        except Exception as exc:  # storage unreachable: fail open, loudly
+            log.warning("rate limit storage unavailable, allowing the request: %s", exc)
+            return RateLimitDecision(True)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        return RateLimitDecision(False, retry_after)
+
+    async def reset(self) -> None:
+        await self.storage.reset()  # type: ignore[misc]
