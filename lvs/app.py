@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -28,10 +29,12 @@ from litestar.template.config import TemplateConfig
 from lvs import __version__
 from lvs.db.config import alchemy_config, make_engine
 from lvs.resources import resource_dir
-from lvs.services.ratings import WriteGate
+from lvs.services.writes import WriteGate
 from lvs.settings import Settings
+from lvs.web.api import MediaApiController
 from lvs.web.assets import AssetManifest
 from lvs.web.errors import exception_handlers
+from lvs.web.household import ActivityController, FavoriteController, TagController
 from lvs.web.library import LibraryController
 from lvs.web.media import MediaController
 from lvs.web.ratelimit import WriteLimiter
@@ -65,6 +68,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MediaController,
             RatingController,
             RatingApiController,
+            FavoriteController,
+            TagController,
+            ActivityController,
+            MediaApiController,
             create_static_files_router(
                 path="/static",
                 directories=[resource_dir("static")],
@@ -114,6 +121,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings,
                 "write_gate": WriteGate(serialise=settings.is_sqlite),
                 "limiter": WriteLimiter(settings),
+                "household_limiter": WriteLimiter(
+                    settings, namespace="writes", limit=settings.write_rate_limit
+                ),
             }
         ),
         debug=False,
@@ -127,6 +137,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     env.globals["app_version"] = __version__
     env.filters["duration"] = format_duration
     env.filters["filesize"] = format_size
+    env.filters["ago"] = format_ago
     env.autoescape = True
     engine.register_template_callable("flashes", _flashes)
 
@@ -157,6 +168,24 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_ago(moment: datetime, now: datetime | None = None) -> str:
+    """``3 min ago``, ``2 h ago``, ``5 days ago``, or the date for anything older than a month."""
+    now = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    if seconds < 30 * 86400:
+        days = seconds // 86400
+        return f"{days} day{'s' if days > 1 else ''} ago"
+    return moment.strftime("%Y-%m-%d")
 
 
 def format_size(size: int) -> str:

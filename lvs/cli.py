@@ -201,6 +201,73 @@ def demo(folder: Path | None) -> None:
         click.echo(str(path))
 
 
+@main.command("export")
+@click.argument("out", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--ratings-csv",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the ratings as CSV to this file.",
+)
+def export_cmd(out: Path, ratings_csv: Path | None) -> None:
+    """Write everyone's ratings, favorites, tags, views and positions to OUT as JSON."""
+    import json
+
+    from lvs.services.transfer import export_data
+    from lvs.services.transfer import ratings_csv as to_csv
+
+    settings = _settings()
+    _migrate(settings)
+    data = asyncio.run(_with_session(settings, export_data))
+    out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    if ratings_csv is not None:
+        ratings_csv.write_text(to_csv(data), encoding="utf-8", newline="")
+    click.echo(
+        f"Exported {len(data['ratings'])} ratings, {len(data['favorites'])} favorites, "
+        f"{len(data['media_tags'])} tags, {len(data['views'])} views and "
+        f"{len(data['positions'])} positions to {out}"
+    )
+
+
+@main.command("import")
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def import_cmd(source: Path) -> None:
+    """Restore data written by `lvs export` (idempotent: importing twice changes nothing)."""
+    import json
+
+    from lvs.services.transfer import TransferError, import_data
+
+    settings = _settings()
+    _migrate(settings)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{source} is not an lvs export: {exc}") from exc
+    try:
+        report = asyncio.run(_with_session(settings, lambda s: import_data(s, data)))
+    except TransferError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Imported from {source}: {report}")
+
+
+async def _with_session(settings: Settings, work: Any) -> Any:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from lvs.db.config import make_engine
+
+    engine = make_engine(settings)
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _migrate(settings: Settings) -> None:
+    from lvs.db.config import migrate
+
+    migrate(settings)
+
+
 @main.command("settings")
 def show_settings() -> None:
     """List every setting with its environment variable, default and current value."""

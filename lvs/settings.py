@@ -92,6 +92,14 @@ class Settings:
             "`10/minute`",
         ),
     )
+    write_rate_limit: str = field(
+        default="300/minute",
+        metadata=_doc(
+            "LVS_WRITE_RATE_LIMIT",
+            "Other writes allowed per client (favorites, tags, views, resume positions).",
+            "`300/minute`",
+        ),
+    )
     rate_limit_storage: str = field(
         default="memory://",
         metadata=_doc(
@@ -207,10 +215,14 @@ class Settings:
             )
         from limits import parse_many
 
-        try:
-            parse_many(self.rate_limit)
-        except ValueError as exc:
-            raise SettingsError(f"LVS_RATE_LIMIT: {self.rate_limit!r} is not valid: {exc}") from exc
+        for env_name, value in (
+            ("LVS_RATE_LIMIT", self.rate_limit),
+            ("LVS_WRITE_RATE_LIMIT", self.write_rate_limit),
+        ):
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise SettingsError(f"{env_name}: {value!r} is not valid: {exc}") from exc
         if self.rate_limit_storage.split("://", 1)[0] not in {"memory", "redis", "rediss"}:
             raise SettingsError(
                 f"LVS_RATE_LIMIT_STORAGE: {self.rate_limit_storage!r} must start with "

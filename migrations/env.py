@@ -22,8 +22,14 @@ if TYPE_CHECKING:
 config: AlembicCommandConfig = context.config  # type: ignore[assignment]
 
 
+def _include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:
+    """Leave the FTS5 index (made by a migration, not by the models) out of autogenerate."""
+    return not (type_ == "table" and name is not None and name.startswith("media_fts"))
+
+
 def _configure(**kwargs: object) -> None:
     context.configure(
+        include_object=_include_object,
         target_metadata=metadata_registry.get(config.bind_key),
         compare_type=config.compare_type,
         version_table=config.version_table_name,

@@ -22,11 +22,12 @@ __all__ = ["SQLITE_PRAGMAS", "alchemy_config", "make_engine", "migrate"]
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=5000",
     "PRAGMA foreign_keys=ON",
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-16000",
 )
+SQLITE_BUSY_TIMEOUT_MS = 5000
+"""How long one statement waits for another process's write lock before "database is locked"."""
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -34,6 +35,7 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     try:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_MS)}")
     finally:
         cursor.close()
 

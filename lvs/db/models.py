@@ -23,7 +23,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-__all__ = ["Media", "Rating", "SkippedFile", "User"]
+__all__ = [
+    "Favorite",
+    "Media",
+    "MediaStats",
+    "MediaTag",
+    "Position",
+    "Rating",
+    "SkippedFile",
+    "Tag",
+    "User",
+    "View",
+]
 
 
 class Media(BigIntAuditBase):
@@ -80,3 +91,66 @@ class Rating(BigIntAuditBase):
     media_hash: Mapped[str] = mapped_column(String(16), index=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     value: Mapped[int] = mapped_column(SmallInteger)
+
+
+class Favorite(BigIntAuditBase):
+    __tablename__ = "favorites"
+    __table_args__ = (UniqueConstraint("user_id", "media_hash", name="uq_favorites_user_media"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    media_hash: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class Tag(BigIntAuditBase):
+    """A household tag. ``key`` is the case-folded name that makes tags unique."""
+
+    __tablename__ = "tags"
+
+    name: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class MediaTag(BigIntAuditBase):
+    __tablename__ = "media_tags"
+    __table_args__ = (UniqueConstraint("media_hash", "tag_id", name="uq_media_tags_media_tag"),)
+
+    media_hash: Mapped[str] = mapped_column(String(16), index=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
+
+
+class View(BigIntAuditBase):
+    """One counted view (playback passed the threshold, or the page was opened without JS)."""
+
+    __tablename__ = "views"
+    __table_args__ = (Index("ix_views_user_media_created", "user_id", "media_hash", "created_at"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    media_hash: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class Position(BigIntAuditBase):
+    """Where a person stopped watching (resume point), in seconds."""
+
+    __tablename__ = "positions"
+    __table_args__ = (UniqueConstraint("user_id", "media_hash", name="uq_positions_user_media"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    media_hash: Mapped[str] = mapped_column(String(16))
+    seconds: Mapped[float] = mapped_column(Float)
+
+
+class MediaStats(BigIntAuditBase):
+    """Household aggregates per fingerprint, kept up to date by the services that write ratings
+    and views, so the library can sort 100 000 videos by rating or views with an index."""
+
+    __tablename__ = "media_stats"
+    __table_args__ = (
+        Index("ix_media_stats_rating", "rating_avg"),
+        Index("ix_media_stats_views", "view_count"),
+    )
+
+    media_hash: Mapped[str] = mapped_column(String(16), unique=True)
+    rating_sum: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rating_avg: Mapped[float | None] = mapped_column(Float, default=None)
+    view_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

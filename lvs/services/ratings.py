@@ -8,8 +8,6 @@ jittered backoff when another process holds the write lock, then refused with ``
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
 import uuid
 from collections.abc import Iterable
@@ -19,12 +17,11 @@ from typing import Any
 
 import msgspec
 from litestar.stores.base import Store
-from sqlalchemy import case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lvs.db.models import Media, Rating, User
+from lvs.db.models import Media, MediaStats, Rating
+from lvs.services.writes import DatabaseBusy, WriteGate, ensure_user, insert_for, run_write
 
 __all__ = [
     "DatabaseBusy",
@@ -40,14 +37,6 @@ HASH_RE = re.compile(r"^[0-9a-f]{16}$")
 
 class RatingValueError(ValueError):
     """The submitted rating is not a whole number from 1 to 5; the message says why."""
-
-
-class DatabaseBusy(Exception):
-    """The database stayed locked through every retry; try again after ``retry_after`` s."""
-
-    def __init__(self, retry_after: int = 1) -> None:
-        super().__init__("the database is busy")
-        self.retry_after = retry_after
 
 
 def parse_rating_value(raw: Any) -> int:
@@ -91,32 +80,11 @@ class _Cached(msgspec.Struct, array_like=True):
     count: int
 
 
-class WriteGate:
-    """Serialises rating writes within one process when the database is SQLite (one writer at a
-    time is all SQLite allows; queueing here is cheaper than lock contention). One per app."""
-
-    def __init__(self, serialise: bool) -> None:
-        self._lock: asyncio.Lock | None = asyncio.Lock() if serialise else None
-
-    async def __aenter__(self) -> None:
-        if self._lock is not None:
-            await self._lock.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._lock is not None:
-            self._lock.release()
-
-
-def _is_lock_error(exc: OperationalError) -> bool:
-    text = str(exc.orig if exc.orig is not None else exc).lower()
-    return "database is locked" in text or "database is busy" in text or "sqlite_busy" in text
-
-
 class RatingService:
     """Ratings for one request: a session, the summary cache and the app's write gate."""
 
-    RETRIES = 6
-    BASE_DELAY = 0.05
+    RETRIES: int | None = None  # None: lvs.services.writes' defaults
+    BASE_DELAY: float | None = None
 
     def __init__(
         self, session: AsyncSession, cache: Store, gate: WriteGate, *, cache_ttl: int
@@ -163,20 +131,24 @@ class RatingService:
         if not hashes:
             return {}
         mine = (
-            func.max(case((Rating.user_id == user_id, Rating.value)))
+            select(Rating.media_hash, Rating.value)
+            .where(Rating.user_id == user_id, Rating.media_hash.in_(hashes))
+            .subquery()
             if user_id is not None
-            else func.max(None)
+            else None
         )
-        rows = await self.session.execute(
-            select(Rating.media_hash, func.sum(Rating.value), func.count(), mine)
-            .where(Rating.media_hash.in_(hashes))
-            .group_by(Rating.media_hash)
+        stmt = select(MediaStats.media_hash, MediaStats.rating_sum, MediaStats.rating_count).where(
+            MediaStats.media_hash.in_(hashes)
         )
-        found = {
-            h: RatingSummary(h, total / count if count else None, count, user)
-            for h, total, count, user in rows.all()
-        }
-        return {h: found.get(h, RatingSummary(h, None, 0, None)) for h in hashes}
+        totals = {h: (t, c) for h, t, c in (await self.session.execute(stmt)).all()}
+        own: dict[str, int] = {}
+        if mine is not None:
+            own = {h: v for h, v in (await self.session.execute(select(mine))).all()}
+        result: dict[str, RatingSummary] = {}
+        for h in hashes:
+            total, count = totals.get(h, (0, 0))
+            result[h] = RatingSummary(h, total / count if count else None, count, own.get(h))
+        return result
 
     async def _totals(self, media_hash: str) -> tuple[int, int]:
         key = f"rating:{media_hash}"
@@ -184,17 +156,18 @@ class RatingService:
         if cached is not None:
             value = msgspec.json.decode(cached, type=_Cached)
             return value.total, value.count
-        total, count = (
+        row = (
             await self.session.execute(
-                select(func.coalesce(func.sum(Rating.value), 0), func.count()).where(
-                    Rating.media_hash == media_hash
+                select(MediaStats.rating_sum, MediaStats.rating_count).where(
+                    MediaStats.media_hash == media_hash
                 )
             )
-        ).one()
+        ).one_or_none()
+        total, count = (int(row[0]), int(row[1])) if row is not None else (0, 0)
         await self.cache.set(
-            key, msgspec.json.encode(_Cached(int(total), int(count))), expires_in=self.cache_ttl
+            key, msgspec.json.encode(_Cached(total, count)), expires_in=self.cache_ttl
         )
-        return int(total), int(count)
+        return total, count
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -202,33 +175,29 @@ class RatingService:
         """Store ``value`` as this user's rating (overwriting theirs) and return the summary."""
         if not 1 <= value <= 5:
             raise RatingValueError("must be between 1 and 5")
-        async with self.gate:
-            await self._write_with_retry(media_hash, user_id, value)
+        await run_write(
+            self.session,
+            self.gate,
+            lambda: self._upsert(media_hash, user_id, value),
+            retries=self.RETRIES,
+            base_delay=self.BASE_DELAY,
+        )
         await self.cache.delete(f"rating:{media_hash}")
         return await self.summary(media_hash, user_id)
 
-    async def _write_with_retry(self, media_hash: str, user_id: uuid.UUID, value: int) -> None:
-        for attempt in range(self.RETRIES):
-            try:
-                await self._upsert(media_hash, user_id, value)
-                await self.session.commit()
-                return
-            except OperationalError as exc:
-                await self.session.rollback()
-                if not _is_lock_error(exc):
-                    raise
-                delay = self.BASE_DELAY * (2**attempt)
-                await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
-        raise DatabaseBusy(retry_after=2)
-
     async def _upsert(self, media_hash: str, user_id: uuid.UUID, value: int) -> None:
         now = datetime.now(UTC)
-        dialect = self.session.get_bind().dialect.name
-        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = insert_for(self.session)
+        await ensure_user(self.session, user_id)
+        # Lock this video's aggregate row first, so concurrent writers (PostgreSQL) recompute
+        # it one after another and never from a stale snapshot.
         await self.session.execute(
-            insert(User)
-            .values(id=user_id, created_at=now, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["id"])
+            insert(MediaStats)
+            .values(media_hash=media_hash, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["media_hash"])
+        )
+        await self.session.execute(
+            select(MediaStats.id).where(MediaStats.media_hash == media_hash).with_for_update()
         )
         stmt = insert(Rating).values(
             media_hash=media_hash, user_id=user_id, value=value, created_at=now, updated_at=now
@@ -237,5 +206,25 @@ class RatingService:
             stmt.on_conflict_do_update(
                 index_elements=["media_hash", "user_id"],
                 set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+            )
+        )
+        totals = (
+            select(
+                func.coalesce(func.sum(Rating.value), 0).label("s"),
+                func.count().label("c"),
+            )
+            .where(Rating.media_hash == media_hash)
+            .subquery()
+        )
+        await self.session.execute(
+            update(MediaStats)
+            .where(MediaStats.media_hash == media_hash)
+            .values(
+                rating_sum=select(totals.c.s).scalar_subquery(),
+                rating_count=select(totals.c.c).scalar_subquery(),
+                rating_avg=select(
+                    case((totals.c.c > 0, totals.c.s * 1.0 / totals.c.c), else_=None)
+                ).scalar_subquery(),
+                updated_at=now,
             )
         )

@@ -40,6 +40,17 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     status = exc.status_code
     detail = exc.detail if status < 500 else TITLES.get(status, "Server error")
     headers = dict(exc.headers or {})
+    if request.headers.get("hx-request") == "true" and not wants_json(request):
+        # htmx: show the message in the page's flash area instead of swapping an error page
+        # into whatever the request targeted.
+        headers.update({"HX-Retarget": "#flashes", "HX-Reswap": "innerHTML"})
+        return Template(
+            template_name="partials/_flashes.html",
+            context={"messages": [{"category": "error", "message": detail}]},
+            status_code=status,
+            headers=headers,
+            media_type=MediaType.HTML,
+        )
     if wants_json(request):
         body: dict[str, Any] = {"status_code": status, "detail": detail}
         extra = getattr(exc, "extra", None)

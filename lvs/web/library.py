@@ -1,49 +1,86 @@
-"""The library: a grid of cards, paginated. One handler renders the page or, for htmx, the grid."""
+"""Browsing: the library (search, sort, filters, pages), a random pick, tags, history, help.
+
+One handler renders each page, or for htmx only the part that changes."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import Provide
 from litestar.params import Parameter
+from litestar.plugins.flash import flash
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
-from litestar.response import Template
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_302_FOUND
 
-from lvs.services.media import MediaService
-from lvs.services.ratings import RatingService
+from lvs.services.activity import ActivityService
+from lvs.services.library import RESOLUTIONS, SORTS, LibraryQuery, LibraryService
+from lvs.services.tags import TagService
 from lvs.settings import Settings
-from lvs.web.deps import provide_media_service, provide_rating_service, provide_settings
-from lvs.web.identity import current_user_id
-from lvs.web.views import LibraryView
+from lvs.web.deps import SERVICES
+from lvs.web.identity import current_user_id, peek_user_id
+from lvs.web.query import provide_library_query
+from lvs.web.views import HistoryView, LibraryView, TagsView
 
 __all__ = ["LibraryController"]
 
 
 class LibraryController(Controller):
-    dependencies = {
-        "media_service": Provide(provide_media_service),
-        "ratings": Provide(provide_rating_service, sync_to_thread=False),
-        "settings": Provide(provide_settings, sync_to_thread=False),
-    }
+    dependencies = {**SERVICES, "lq": Provide(provide_library_query, sync_to_thread=False)}
 
     @get("/", name="library")
     async def library(
         self,
         request: HTMXRequest,
-        media_service: MediaService,
-        ratings: RatingService,
+        library: LibraryService,
         settings: Settings,
-        page: Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number")] = 1,
+        lq: LibraryQuery,
     ) -> Template:
-        result = await media_service.library_page(page, settings.page_size)
-        summaries = await ratings.summaries(
-            (m.media_hash for m in result.items), current_user_id(request)
-        )
-        url = f"/?page={result.number}" if result.number > 1 else "/"
-        view = LibraryView(page=result, ratings=summaries, url=url, scanning_hint=result.total == 0)
-        if request.htmx:
+        result = await library.page(lq, current_user_id(request), settings.page_size)
+        view = LibraryView(page=result, sorts=SORTS, resolutions=RESOLUTIONS)
+        if request.htmx and request.htmx.target == "library-grid":
             return HTMXTemplate(
-                template_name="partials/_library_grid.html", context={"view": view}, push_url=url
+                template_name="partials/_library_grid.html",
+                context={"view": view},
+                push_url=view.url,
             )
         return Template(template_name="pages/library.html", context={"view": view})
+
+    @get("/random", name="random")
+    async def random(
+        self, request: Request[Any, Any, Any], library: LibraryService, lq: LibraryQuery
+    ) -> Redirect:
+        """Surprise me: a random video that matches the current filters."""
+        media_id = await library.random_id(lq, peek_user_id(request))
+        if media_id is None:
+            flash(request, "Nothing matches these filters.", category="error")
+            return Redirect(path=lq.url(page=1), status_code=HTTP_302_FOUND)
+        return Redirect(path=f"/media/{media_id}", status_code=HTTP_302_FOUND)
+
+    @get("/tags", name="tags")
+    async def tags_page(self, tags: TagService) -> Template:
+        return Template(
+            template_name="pages/tags.html", context={"view": TagsView(await tags.counts())}
+        )
+
+    @get("/history", name="history")
+    async def history(
+        self,
+        request: Request[Any, Any, Any],
+        activity: ActivityService,
+        library: LibraryService,
+        page: Annotated[int, Parameter(ge=1, le=10_000)] = 1,
+    ) -> Template:
+        size = 48
+        user_id = current_user_id(request)
+        entries = await activity.history(user_id, limit=size + 1, offset=(page - 1) * size)
+        cards = await library.cards([e.media for e in entries[:size]], user_id)
+        view = HistoryView(
+            entries=entries[:size], cards=cards, page=page, has_next=len(entries) > size
+        )
+        return Template(template_name="pages/history.html", context={"view": view})
+
+    @get("/help", name="help")
+    async def help(self) -> Template:
+        return Template(template_name="pages/help.html")

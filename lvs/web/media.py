@@ -1,37 +1,46 @@
-"""One video: its watch page, its byte-range stream and its thumbnail. Files are looked up by
-id in the database; no path ever comes from the request."""
+"""One video: its watch page, its byte-range stream, thumbnail and subtitles. Files are looked
+up by id in the database; no path ever comes from the request."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Controller, Request, get, route
-from litestar.di import Provide
+from litestar import Controller, Request, Response, get, route
 from litestar.exceptions import NotFoundException
+from litestar.params import Parameter
 from litestar.response import File, Template
 from litestar.types import ASGIApp
 
 from lvs.db.models import Media
+from lvs.library.subtitles import SubtitleError, find_sidecars, load_vtt
 from lvs.library.thumbnails import thumbnail_path
+from lvs.services.activity import ActivityService, resume_point, view_threshold
+from lvs.services.favorites import FavoriteService
+from lvs.services.library import LibraryService
 from lvs.services.media import MediaService
 from lvs.services.ratings import RatingService
+from lvs.services.tags import TagService
 from lvs.settings import Settings
-from lvs.web.deps import provide_media_service, provide_rating_service, provide_settings
+from lvs.web.deps import SERVICES
 from lvs.web.identity import current_user_id
 from lvs.web.ranges import RangeFileResponse, media_type_for
-from lvs.web.views import RatingWidget, WatchView
+from lvs.web.views import FavoriteButton, RatingWidget, TagList, WatchView
 
-__all__ = ["MediaController"]
+__all__ = ["MediaController", "present_media"]
+
+
+async def present_media(media_service: MediaService, media_id: int) -> Media:
+    """The video with this id whose file is present, or a 404."""
+    media = await media_service.get_present(media_id)
+    if media is None:
+        raise NotFoundException(f"No video with id {media_id}")
+    return media
 
 
 class MediaController(Controller):
     path = "/media/{media_id:int}"
-    dependencies = {
-        "media_service": Provide(provide_media_service),
-        "ratings": Provide(provide_rating_service, sync_to_thread=False),
-        "settings": Provide(provide_settings, sync_to_thread=False),
-    }
+    dependencies = SERVICES
 
     @get("/", name="watch")
     async def watch(
@@ -40,23 +49,47 @@ class MediaController(Controller):
         media_id: int,
         media_service: MediaService,
         ratings: RatingService,
+        favorites: FavoriteService,
+        tags: TagService,
+        activity: ActivityService,
+        library: LibraryService,
+        t: Annotated[
+            float | None, Parameter(ge=0, le=1e7, description="Start time in seconds")
+        ] = None,
     ) -> Template:
-        media = await _present(media_service, media_id)
-        summary = await ratings.summary(media.media_hash, current_user_id(request))
-        widget = RatingWidget(summary, compact=False, next_url=f"/media/{media.id}")
-        view = WatchView(media=media, rating=widget)
+        media = await present_media(media_service, media_id)
+        user_id = current_user_id(request)
+        here = f"/media/{media.id}"
+        saved = resume_point(await activity.position(user_id, media.media_hash), media.duration)
+        start_at = t if t is not None else saved
+        view = WatchView(
+            media=media,
+            rating=RatingWidget(await ratings.summary(media.media_hash, user_id), next_url=here),
+            favorite=FavoriteButton(
+                media.id,
+                media.media_hash,
+                await favorites.is_favorite(user_id, media.media_hash),
+                next_url=here,
+            ),
+            tags=TagList(media.id, await tags.for_media(media.media_hash)),
+            start_at=start_at or None,
+            resumed=t is None and saved is not None,
+            view_threshold=view_threshold(media.duration),
+            subtitles=find_sidecars(Path(media.path)),
+            related=await library.related(media, user_id),
+        )
         return Template(template_name="pages/watch.html", context={"view": view})
 
     @route("/stream", http_method=["GET", "HEAD"], name="stream", include_in_schema=False)
     async def stream(self, media_id: int, media_service: MediaService) -> ASGIApp:
-        media = await _present(media_service, media_id)
+        media = await present_media(media_service, media_id)
         return RangeFileResponse(Path(media.path), media_type=media_type_for(media.path))
 
     @get("/thumbnail", name="thumbnail", include_in_schema=False)
     async def thumbnail(
         self, media_id: int, media_service: MediaService, settings: Settings
     ) -> File:
-        media = await _present(media_service, media_id)
+        media = await present_media(media_service, media_id)
         path = thumbnail_path(settings.thumbs_dir, media.media_hash)
         if not media.has_thumbnail or not path.is_file():
             raise NotFoundException("No thumbnail yet")
@@ -67,9 +100,21 @@ class MediaController(Controller):
             headers={"cache-control": "public, max-age=31536000, immutable"},
         )
 
-
-async def _present(media_service: MediaService, media_id: int) -> Media:
-    media = await media_service.get_present(media_id)
-    if media is None:
-        raise NotFoundException(f"No video with id {media_id}")
-    return media
+    @get("/subtitles/{index:int}", name="subtitles", include_in_schema=False)
+    async def subtitles(
+        self, media_id: int, index: int, media_service: MediaService
+    ) -> Response[str]:
+        """The index-th sidecar subtitle file of this video, as WebVTT."""
+        media = await present_media(media_service, media_id)
+        sidecars = find_sidecars(Path(media.path))
+        if not 0 <= index < len(sidecars):
+            raise NotFoundException("No such subtitles")
+        try:
+            body = load_vtt(sidecars[index])
+        except (SubtitleError, OSError) as exc:
+            raise NotFoundException("Subtitles unreadable") from exc
+        return Response(
+            body,
+            media_type="text/vtt; charset=utf-8",
+            headers={"cache-control": "private, max-age=60"},
+        )

@@ -56,8 +56,10 @@ def forwarded_for(connection: ASGIConnection[Any, Any, Any, Any]) -> list[str]:
 class WriteLimiter:
     """One per app: ``await limiter.hit(connection)`` counts a write for its client."""
 
-    def __init__(self, settings: Settings, namespace: str = "ratings") -> None:
-        self.item: RateLimitItem = parse(settings.rate_limit)
+    def __init__(
+        self, settings: Settings, namespace: str = "ratings", limit: str | None = None
+    ) -> None:
+        self.item: RateLimitItem = parse(limit or settings.rate_limit)
         self.namespace = namespace
         self.trusted = settings.proxy_networks
         storage_uri = settings.rate_limit_storage

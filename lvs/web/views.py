@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from lvs.db.models import Media
-from lvs.services.media import PageOf
+from lvs.db.models import Media, Tag
+from lvs.library.subtitles import Sidecar
+from lvs.services.activity import HistoryEntry
+from lvs.services.library import Card, LibraryPage
 from lvs.services.ratings import RatingSummary
+from lvs.services.tags import TagCount
 
-__all__ = ["LibraryView", "RatingWidget", "WatchView"]
+__all__ = [
+    "FavoriteButton",
+    "HistoryView",
+    "LibraryView",
+    "RatingWidget",
+    "TagList",
+    "TagsView",
+    "WatchView",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,20 +37,93 @@ class RatingWidget:
 
 
 @dataclass(frozen=True, slots=True)
-class LibraryView:
-    page: PageOf
-    ratings: dict[str, RatingSummary]
-    url: str  # this page's URL, where the star forms come back to
-    scanning_hint: bool  # the library is empty: say that videos appear as they are indexed
+class FavoriteButton:
+    media_id: int
+    media_hash: str
+    favorite: bool
+    next_url: str = "/"
+    compact: bool = False
 
-    def widget(self, media: Media) -> RatingWidget:
-        summary = self.ratings.get(media.media_hash) or RatingSummary(
-            media.media_hash, None, 0, None
-        )
-        return RatingWidget(summary, compact=True, next_url=f"{self.url}#card-{media.id}")
+    @property
+    def dom_id(self) -> str:
+        return f"favorite-{self.media_id}{'-c' if self.compact else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class TagList:
+    media_id: int
+    tags: list[Tag]
+    error: str | None = None
+    value: str = ""
+
+
+def card_widgets(card: Card, next_url: str) -> tuple[RatingWidget, FavoriteButton]:
+    m = card.media
+    summary = RatingSummary(m.media_hash, card.rating_avg, card.rating_count, card.my_rating)
+    anchor = f"{next_url}#card-{m.id}"
+    return (
+        RatingWidget(summary, compact=True, next_url=anchor),
+        FavoriteButton(m.id, m.media_hash, card.favorite, next_url=anchor, compact=True),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryView:
+    page: LibraryPage
+    sorts: dict[str, str]
+    resolutions: dict[str, tuple[str, int]]
+
+    @property
+    def url(self) -> str:
+        return self.page.query.url()
+
+    @property
+    def scanning_hint(self) -> bool:
+        """Nothing indexed yet (not merely nothing matching): videos appear as they are found."""
+        return self.page.total == 0 and not self.page.query.is_filtered
+
+    def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
+        return card_widgets(card, self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class TagsView:
+    tags: list[TagCount]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    entries: list[HistoryEntry]
+    cards: list[Card]
+    page: int
+    has_next: bool
+    url: str = "/history"
+
+    def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
+        return card_widgets(card, self.url if self.page == 1 else f"/history?page={self.page}")
 
 
 @dataclass(frozen=True, slots=True)
 class WatchView:
     media: Media
     rating: RatingWidget
+    favorite: FavoriteButton
+    tags: TagList
+    start_at: float | None  # seconds: ?t= or the resume point
+    resumed: bool  # start_at comes from the saved position
+    view_threshold: float
+    subtitles: list[Sidecar] = field(default_factory=list)
+    related: list[Card] = field(default_factory=list)
+
+    @property
+    def folder(self) -> str:
+        parts = self.media.rel_path.split("/")
+        return parts[0] if len(parts) > 1 else ""
+
+    @property
+    def stream_src(self) -> str:
+        src = f"/media/{self.media.id}/stream"
+        return f"{src}#t={self.start_at:.1f}" if self.start_at else src
+
+    def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
+        return card_widgets(card, f"/media/{self.media.id}")

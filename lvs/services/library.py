@@ -1,0 +1,422 @@
+"""The library as people browse it: search, sort, filter, pages, a random pick and "up next".
+
+Everything is one SQL query built from a validated ``LibraryQuery``; per-person columns (your
+rating, favorite, your plays) are fetched for the page's videos only, in one more query each.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from sqlalchemy import Select, and_, func, literal_column, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lvs.db.models import Favorite, Media, MediaStats, MediaTag, Position, Rating, Tag, View
+
+__all__ = [
+    "RESOLUTIONS",
+    "SORTS",
+    "Card",
+    "LibraryPage",
+    "LibraryQuery",
+    "LibraryService",
+    "search_terms",
+]
+
+SortKey = Literal["added", "title", "duration", "rating", "mine", "views", "played"]
+SORTS: dict[str, str] = {
+    "added": "Date added",
+    "title": "Title",
+    "duration": "Duration",
+    "rating": "Average rating",
+    "mine": "Your rating",
+    "views": "Views",
+    "played": "Last played",
+}
+RESOLUTIONS: dict[str, tuple[str, int]] = {
+    "sd": ("Any", 0),
+    "hd": ("720p+", 720),
+    "fhd": ("1080p+", 1080),
+    "4k": ("4K", 2160),
+}
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def search_terms(q: str) -> list[str]:
+    """Words of a search, lower-cased; punctuation is a separator (so nothing needs escaping)."""
+    return [w.lower() for w in _WORD.findall(q)][:12]
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryQuery:
+    """Everything a library URL can say. Parsed and validated by the web layer."""
+
+    q: str = ""
+    sort: SortKey = "added"
+    desc: bool = True
+    favorites: bool = False
+    tag: str = ""
+    rated: Literal["", "yes", "no"] = ""
+    min_rating: int | None = None
+    res: str = ""
+    dur_min: int | None = None  # minutes
+    dur_max: int | None = None
+    folder: str = ""
+    page: int = 1
+
+    @property
+    def sort_param(self) -> str:
+        """``title``, ``title-desc``, ``added-asc``...: the sort as it appears in a URL."""
+        if self.desc == default_desc(self.sort):
+            return self.sort
+        return f"{self.sort}-{'desc' if self.desc else 'asc'}"
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        """Query parameters of this view (defaults left out), with ``changes`` applied."""
+        query = replace(self, **changes) if changes else self
+        out: dict[str, str] = {}
+        for name in ("q", "tag", "rated", "res", "folder"):
+            if value := getattr(query, name):
+                out[name] = value
+        if query.sort_param != "added":
+            out["sort"] = query.sort_param
+        if query.favorites:
+            out["favorites"] = "1"
+        for name in ("min_rating", "dur_min", "dur_max"):
+            if (value := getattr(query, name)) is not None:
+                out[name] = str(value)
+        if query.page > 1:
+            out["page"] = str(query.page)
+        return out
+
+    def url(self, path: str = "/", **changes: Any) -> str:
+        params = self.params(**changes)
+        return f"{path}?{urlencode(params)}" if params else path
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(
+            (
+                self.q,
+                self.favorites,
+                self.tag,
+                self.rated,
+                self.min_rating,
+                self.res,
+                self.dur_min is not None,
+                self.dur_max is not None,
+                self.folder,
+            )
+        )
+
+
+def default_desc(sort: str) -> bool:
+    return sort not in {"title"}
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One video as a card: the row, household figures and this person's own."""
+
+    media: Media
+    rating_avg: float | None = None
+    rating_count: int = 0
+    views: int = 0
+    my_rating: int | None = None
+    favorite: bool = False
+    my_plays: int = 0
+    last_played: datetime | None = None
+    position: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryPage:
+    cards: list[Card]
+    query: LibraryQuery
+    number: int
+    size: int
+    total: int
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+class LibraryService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    # -- the filtered set ----------------------------------------------------------------------
+
+    def _filtered(self, query: LibraryQuery, user_id: uuid.UUID | None) -> Select[Any]:
+        stmt = select(Media.id).where(Media.missing.is_(False))
+        terms = search_terms(query.q)
+        if terms:
+            stmt = self._search(stmt, terms)
+        if query.favorites:
+            if user_id is None:
+                stmt = stmt.where(literal_column("0") == 1)
+            else:
+                stmt = stmt.where(
+                    Media.media_hash.in_(
+                        select(Favorite.media_hash).where(Favorite.user_id == user_id)
+                    )
+                )
+        if query.tag:
+            stmt = stmt.where(
+                Media.media_hash.in_(
+                    select(MediaTag.media_hash)
+                    .join(Tag, Tag.id == MediaTag.tag_id)
+                    .where(Tag.key == query.tag.casefold())
+                )
+            )
+        if query.rated:
+            mine = select(Rating.media_hash).where(Rating.user_id == user_id)
+            if user_id is None:
+                stmt = stmt.where(literal_column("0") == (1 if query.rated == "yes" else 0))
+            elif query.rated == "yes":
+                stmt = stmt.where(Media.media_hash.in_(mine))
+            else:
+                stmt = stmt.where(Media.media_hash.not_in(mine))
+        if query.min_rating:
+            stmt = stmt.where(
+                Media.media_hash.in_(
+                    select(MediaStats.media_hash).where(MediaStats.rating_avg >= query.min_rating)
+                )
+            )
+        if query.res and query.res in RESOLUTIONS and RESOLUTIONS[query.res][1]:
+            stmt = stmt.where(Media.height >= RESOLUTIONS[query.res][1])
+        if query.dur_min is not None:
+            stmt = stmt.where(Media.duration >= query.dur_min * 60)
+        if query.dur_max is not None:
+            stmt = stmt.where(Media.duration <= query.dur_max * 60)
+        if query.folder:
+            escaped = _like_escape(query.folder.strip("/"))
+            stmt = stmt.where(Media.rel_path.like(f"{escaped}/%", escape="\\"))
+        return stmt
+
+    def _search(self, stmt: Select[Any], terms: Sequence[str]) -> Select[Any]:
+        if self._dialect == "sqlite":
+            match = " ".join(f'"{t}"*' for t in terms)
+            return stmt.where(
+                Media.id.in_(
+                    select(literal_column("rowid"))
+                    .select_from(text("media_fts"))
+                    .where(text("media_fts MATCH :match").bindparams(match=match))
+                )
+            )
+        tags_of = (
+            select(func.string_agg(Tag.name, " "))
+            .join(MediaTag, MediaTag.tag_id == Tag.id)
+            .where(MediaTag.media_hash == Media.media_hash)
+            .scalar_subquery()
+        )
+        haystack = func.concat_ws(" ", Media.title, Media.rel_path, func.coalesce(tags_of, ""))
+        for term in terms:
+            stmt = stmt.where(haystack.ilike(f"%{_like_escape(term)}%", escape="\\"))
+        return stmt
+
+    def _ordered(
+        self, ids: Select[Any], query: LibraryQuery, user_id: uuid.UUID | None
+    ) -> Select[Any]:
+        filtered = ids.subquery()
+        stmt = select(Media).join(filtered, filtered.c.id == Media.id)
+        desc = query.desc
+        order: list[Any] = []
+
+        def by(col: Any) -> Any:
+            return col.desc().nulls_last() if desc else col.asc().nulls_last()
+
+        if query.sort == "title":
+            order.append(by(func.lower(Media.title)))
+        elif query.sort == "duration":
+            order.append(by(Media.duration))
+        elif query.sort in {"rating", "views"}:
+            stmt = stmt.outerjoin(MediaStats, MediaStats.media_hash == Media.media_hash)
+            order.append(
+                by(MediaStats.rating_avg if query.sort == "rating" else MediaStats.view_count)
+            )
+            if query.sort == "rating":
+                order.append(by(MediaStats.rating_count))
+        elif query.sort == "mine" and user_id is not None:
+            stmt = stmt.outerjoin(
+                Rating, and_(Rating.media_hash == Media.media_hash, Rating.user_id == user_id)
+            )
+            order.append(by(Rating.value))
+        elif query.sort == "played" and user_id is not None:
+            last = (
+                select(View.media_hash, func.max(View.created_at).label("at"))
+                .where(View.user_id == user_id)
+                .group_by(View.media_hash)
+                .subquery()
+            )
+            stmt = stmt.outerjoin(last, last.c.media_hash == Media.media_hash)
+            order.append(by(last.c.at))
+        order.append(Media.created_at.desc() if desc else Media.created_at.asc())
+        order.append(Media.id.desc() if desc else Media.id.asc())
+        return stmt.order_by(*order)
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    async def page(self, query: LibraryQuery, user_id: uuid.UUID | None, size: int) -> LibraryPage:
+        ids = self._filtered(query, user_id)
+        total = int(
+            await self.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+        )
+        number = max(1, query.page)
+        stmt = self._ordered(ids, query, user_id).limit(size).offset((number - 1) * size)
+        media = list((await self.session.scalars(stmt)).all())
+        cards = await self.cards(media, user_id)
+        return LibraryPage(cards=cards, query=query, number=number, size=size, total=total)
+
+    async def cards(self, media: Sequence[Media], user_id: uuid.UUID | None) -> list[Card]:
+        """Household and personal figures for these videos (a handful of indexed queries)."""
+        hashes = sorted({m.media_hash for m in media})
+        if not hashes:
+            return []
+        stats = {
+            h: (avg, count, views)
+            for h, avg, count, views in (
+                await self.session.execute(
+                    select(
+                        MediaStats.media_hash,
+                        MediaStats.rating_avg,
+                        MediaStats.rating_count,
+                        MediaStats.view_count,
+                    ).where(MediaStats.media_hash.in_(hashes))
+                )
+            ).all()
+        }
+        mine: dict[str, int] = {}
+        favs: set[str] = set()
+        plays: dict[str, tuple[int, datetime | None]] = {}
+        positions: dict[str, float] = {}
+        if user_id is not None:
+            mine = {
+                h: v
+                for h, v in (
+                    await self.session.execute(
+                        select(Rating.media_hash, Rating.value).where(
+                            Rating.user_id == user_id, Rating.media_hash.in_(hashes)
+                        )
+                    )
+                ).all()
+            }
+            favs = set(
+                (
+                    await self.session.scalars(
+                        select(Favorite.media_hash).where(
+                            Favorite.user_id == user_id, Favorite.media_hash.in_(hashes)
+                        )
+                    )
+                ).all()
+            )
+            plays = {
+                h: (int(n), at)
+                for h, n, at in (
+                    await self.session.execute(
+                        select(View.media_hash, func.count(), func.max(View.created_at))
+                        .where(View.user_id == user_id, View.media_hash.in_(hashes))
+                        .group_by(View.media_hash)
+                    )
+                ).all()
+            }
+            positions = {
+                h: float(s)
+                for h, s in (
+                    await self.session.execute(
+                        select(Position.media_hash, Position.seconds).where(
+                            Position.user_id == user_id, Position.media_hash.in_(hashes)
+                        )
+                    )
+                ).all()
+            }
+        cards = []
+        for m in media:
+            avg, count, views = stats.get(m.media_hash, (None, 0, 0))
+            n, at = plays.get(m.media_hash, (0, None))
+            cards.append(
+                Card(
+                    media=m,
+                    rating_avg=avg,
+                    rating_count=int(count or 0),
+                    views=int(views or 0),
+                    my_rating=mine.get(m.media_hash),
+                    favorite=m.media_hash in favs,
+                    my_plays=n,
+                    last_played=at,
+                    position=positions.get(m.media_hash),
+                )
+            )
+        return cards
+
+    async def random_id(self, query: LibraryQuery, user_id: uuid.UUID | None) -> int | None:
+        """A random video matching the filters (None when nothing matches)."""
+        ids = self._filtered(query, user_id).subquery()
+        total = int(await self.session.scalar(select(func.count()).select_from(ids)) or 0)
+        if total == 0:
+            return None
+        offset = secrets.randbelow(total)
+        return await self.session.scalar(
+            select(ids.c.id).order_by(ids.c.id).limit(1).offset(offset)
+        )
+
+    async def related(self, media: Media, user_id: uuid.UUID | None, limit: int = 8) -> list[Card]:
+        """Up next: videos sharing tags with this one, then videos from the same folder."""
+        folder = str(PurePosixPath(media.rel_path).parent)
+        shared_tags = (
+            select(MediaTag.media_hash, func.count().label("n"))
+            .where(
+                MediaTag.tag_id.in_(
+                    select(MediaTag.tag_id).where(MediaTag.media_hash == media.media_hash)
+                ),
+                MediaTag.media_hash != media.media_hash,
+            )
+            .group_by(MediaTag.media_hash)
+            .subquery()
+        )
+        same_folder = and_(
+            Media.root == media.root,
+            Media.rel_path.like(f"{_like_escape(folder)}/%", escape="\\")
+            if folder != "."
+            else ~Media.rel_path.contains("/"),
+        )
+        stmt = (
+            select(Media)
+            .outerjoin(shared_tags, shared_tags.c.media_hash == Media.media_hash)
+            .where(
+                Media.missing.is_(False),
+                Media.id != media.id,
+                Media.media_hash != media.media_hash,
+                or_(shared_tags.c.n.is_not(None), same_folder),
+            )
+            .order_by(func.coalesce(shared_tags.c.n, 0).desc(), func.lower(Media.title))
+            .limit(limit)
+        )
+        related = list((await self.session.scalars(stmt)).all())
+        return await self.cards(related, user_id)
