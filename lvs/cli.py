@@ -94,6 +94,9 @@ def serve(libraries: tuple[Path, ...], host: str | None, port: int | None, no_sc
     console.print(
         f"lvs serving {len(settings.library)} folder(s) on http://{settings.host}:{settings.port}/"
     )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler it found:
+    # make that handler an orderly exit, so the background scan is stopped on the way out.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with nullcontext() if no_scan else _background_scan():
         uvicorn.run(
             "lvs.app:create_app_from_env",
@@ -125,6 +128,20 @@ def _background_scan() -> Iterator[None]:
                 child.kill()
 
 
+def _exit_on_signal(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)  # a requested, graceful stop
+
+
+def _die_with_parent() -> None:
+    """In the scan child: get SIGTERM when the server process dies, however it dies (uvicorn
+    re-raises SIGTERM after its shutdown, so a ``finally`` in the parent may never run)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @main.command()
 @library_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; only skipped files and errors.")
@@ -138,7 +155,6 @@ def scan(libraries: tuple[Path, ...], quiet: bool, no_thumbnails: bool) -> None:
     from lvs.db.config import migrate
 
     console = Console(stderr=True)
-    out = Console()
     settings = _settings(library=libraries or None)
     settings = _with_demo_library(settings, console)
     migrate(settings)
@@ -146,12 +162,13 @@ def scan(libraries: tuple[Path, ...], quiet: bool, no_thumbnails: bool) -> None:
     report = asyncio.run(_run_scan(settings, show_progress, not no_thumbnails, console))
     for root in report.missing_roots:
         console.print(f"[red]Library folder not found:[/] {root}")
+    # Plain lines (never wrapped), so they can be grepped and paths copied.
     for path, reason in report.skipped:
-        out.print(f"skipped: {path}: {reason}", markup=False, highlight=False)
+        click.echo(f"skipped: {path}: {reason}")
     for path, reason in report.thumbnail_failures:
-        out.print(f"no thumbnail: {path}: {reason}", markup=False, highlight=False)
+        click.echo(f"no thumbnail: {path}: {reason}")
     if not quiet:
-        out.print(f"Scanned {report.summary()}", highlight=False)
+        click.echo(f"Scanned {report.summary()}")
     if len(report.missing_roots) == len(settings.library):
         sys.exit(1)
 
