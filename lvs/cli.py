@@ -47,6 +47,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "LVS_DATA_DIR": str(settings.data_dir),
         "LVS_HOST": settings.host,
         "LVS_PORT": str(settings.port),
+        "LVS_WORKERS": str(settings.workers),
     }
     if settings.db_path is not None:
         env["LVS_DB_PATH"] = str(settings.db_path)
@@ -74,17 +75,27 @@ def main() -> None:
 @library_option
 @click.option("--host", default=None, help="Address to listen on (LVS_HOST, default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port to listen on (LVS_PORT, default 8000).")
+@click.option(
+    "--workers", default=None, type=int, help="Worker processes (LVS_WORKERS, default 1)."
+)
 @click.option("--no-scan", is_flag=True, help="Serve without scanning the library first.")
-def serve(libraries: tuple[Path, ...], host: str | None, port: int | None, no_scan: bool) -> None:
+def serve(
+    libraries: tuple[Path, ...],
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    no_scan: bool,
+) -> None:
     """Migrate the database, scan the library in the background and serve at once."""
     import uvicorn
 
     from lvs.db.config import migrate
 
     console = Console(stderr=True)
-    settings = _settings(library=libraries or None, host=host, port=port)
+    settings = _settings(library=libraries or None, host=host, port=port, workers=workers)
     settings = _with_demo_library(settings, console)
     migrate(settings)
+    settings.ensure_secret_key()  # once, before any worker starts
     os.environ.update(settings_env(settings))
     if settings.host not in {"127.0.0.1", "localhost", "::1"}:
         console.print(
@@ -103,6 +114,7 @@ def serve(libraries: tuple[Path, ...], host: str | None, port: int | None, no_sc
             factory=True,
             host=settings.host,
             port=settings.port,
+            workers=settings.workers,
             log_level=settings.log_level,
             proxy_headers=False,
             server_header=False,

@@ -70,6 +70,15 @@ class Settings:
         ),
     )
     port: int = field(default=8000, metadata=_doc("LVS_PORT", "Port to listen on.", "`8000`"))
+    workers: int = field(
+        default=1,
+        metadata=_doc(
+            "LVS_WORKERS",
+            "Server worker processes (`--workers`). More than one needs LVS_CACHE_URL and "
+            "LVS_RATE_LIMIT_STORAGE on Redis, so every worker sees the same caches and limits.",
+            "`1`",
+        ),
+    )
     secret_key: str | None = field(
         default=None,
         repr=False,
@@ -179,9 +188,16 @@ class Settings:
             pass
         self.data_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(32)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = key_file.with_name(f".secret_key.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(key)
+        try:
+            os.link(tmp, key_file)  # atomic, and never replaces a key another process made
+        except FileExistsError:
+            key = key_file.read_text().strip()
+        finally:
+            tmp.unlink()
         return key
 
     @classmethod
@@ -205,6 +221,16 @@ class Settings:
             raise SettingsError(f"LVS_PORT: {self.port} is not a port number (1–65535)")
         if not 1 <= self.page_size <= 200:
             raise SettingsError(f"LVS_PAGE_SIZE: {self.page_size} is not between 1 and 200")
+        if not 1 <= self.workers <= 64:
+            raise SettingsError(f"LVS_WORKERS: {self.workers} is not between 1 and 64")
+        if self.workers > 1 and (
+            not self.cache_url or not self.rate_limit_storage.startswith(("redis", "rediss"))
+        ):
+            raise SettingsError(
+                "LVS_WORKERS: with more than one worker, set LVS_CACHE_URL and "
+                "LVS_RATE_LIMIT_STORAGE to a redis:// URL (in-process memory is not shared "
+                "between workers, so caches would go stale and limits would multiply)"
+            )
         if self.cache_ttl < 1:
             raise SettingsError("LVS_CACHE_TTL: must be at least 1 second")
         if self.secret_key is not None and len(self.secret_key) < 32:
@@ -238,7 +264,7 @@ def _parse(attr: str, env_name: str, raw: str) -> Any:
             return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
         if attr in {"data_dir", "db_path"}:
             return Path(raw).expanduser()
-        if attr in {"port", "page_size", "cache_ttl"}:
+        if attr in {"port", "page_size", "cache_ttl", "workers"}:
             return int(raw)
         if attr == "trusted_proxies":
             return tuple(str(net) for net in parse_networks(raw))

@@ -24,6 +24,7 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
         "LVS_DATABASE_URL": "postgresql+asyncpg://lvs@db.example/lvs",
         "LVS_HOST": "0.0.0.0",
         "LVS_PORT": "9000",
+        "LVS_WORKERS": "3",
         "LVS_SECRET_KEY": KEY,
         "LVS_PAGE_SIZE": "50",
         "LVS_RATE_LIMIT": "5/second",
@@ -44,6 +45,7 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
     assert s.db_path == tmp_path / "elsewhere" / "my.db"
     assert s.database_url == "postgresql+asyncpg://lvs@db.example/lvs"
     assert (s.host, s.port, s.page_size, s.cache_ttl) == ("0.0.0.0", 9000, 50, 60)
+    assert s.workers == 3
     assert s.secret_key == KEY
     assert (s.rate_limit, s.write_rate_limit) == ("5/second", "100/hour")
     assert s.rate_limit_storage == "redis://localhost:6379/1"
@@ -192,3 +194,18 @@ def test_every_setting_has_a_variable_a_default_and_help() -> None:
         assert doc["env"] == "LVS_" + doc["name"].upper()
         assert doc["default"].strip()
         assert doc["help"].strip().endswith(".")
+
+
+def test_several_workers_need_shared_redis_storage(tmp_path: Path) -> None:
+    """With N > 1 workers, in-process caches and limits would diverge: refuse at startup."""
+    with pytest.raises(SettingsError, match="LVS_WORKERS"):
+        Settings.from_env({"LVS_DATA_DIR": str(tmp_path), "LVS_WORKERS": "2"})
+    shared = Settings.from_env(
+        {
+            "LVS_DATA_DIR": str(tmp_path),
+            "LVS_WORKERS": "2",
+            "LVS_CACHE_URL": "redis://127.0.0.1:6379/0",
+            "LVS_RATE_LIMIT_STORAGE": "redis://127.0.0.1:6379/0",
+        }
+    )
+    assert shared.workers == 2
