@@ -15,7 +15,6 @@ from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader, State
 from litestar.logging import LoggingConfig
-from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.flash import FlashConfig, FlashPlugin
@@ -35,6 +34,7 @@ from lvs.web.api import MediaApiController
 from lvs.web.assets import AssetManifest
 from lvs.web.errors import exception_handlers
 from lvs.web.household import ActivityController, FavoriteController, TagController
+from lvs.web.identity import SessionCookieConfig
 from lvs.web.library import LibraryController
 from lvs.web.media import MediaController
 from lvs.web.ratelimit import WriteLimiter
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=["/api/"],
         ),
         middleware=[
-            CookieBackendConfig(
+            SessionCookieConfig(
                 secret=hashlib.sha256(secret.encode()).digest(),
                 key="lvs_session",
                 max_age=10 * ONE_YEAR,

@@ -276,6 +276,20 @@ def import_cmd(source: Path) -> None:
     except TransferError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Imported from {source}: {report}")
+    if settings.cache_url:
+        asyncio.run(_clear_rating_cache(settings.cache_url))
+    else:
+        click.echo("A running `lvs serve` shows the imported averages after a restart.")
+
+
+async def _clear_rating_cache(url: str) -> None:
+    from litestar.stores.redis import RedisStore
+
+    store = RedisStore.with_client(url=url, namespace="lvs").with_namespace("ratings")
+    try:
+        await store.delete_all()
+    finally:
+        await store._redis.aclose()
 
 
 async def _with_session(settings: Settings, work: Any) -> Any:

@@ -6,11 +6,14 @@ later take over the same id (a profile is a user with a name)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.exceptions import SerializationException
+from litestar.middleware.session.client_side import ClientSideSessionBackend, CookieBackendConfig
 
-__all__ = ["SESSION_KEY", "current_user_id", "peek_user_id"]
+__all__ = ["SESSION_KEY", "SessionCookieConfig", "current_user_id", "peek_user_id"]
 
 SESSION_KEY = "uid"
 
@@ -35,3 +38,23 @@ def current_user_id(connection: ASGIConnection[Any, Any, Any, Any]) -> uuid.UUID
         session[SESSION_KEY] = str(user_id)
         connection.set_session(session)
     return user_id
+
+
+class _TolerantCookieBackend(ClientSideSessionBackend):
+    """Litestar's encrypted cookie session, but a damaged cookie (cut short, edited, from an
+    old key) is just a new browser: Litestar only forgives some of those, and 500s on others."""
+
+    async def load_from_connection(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> dict[str, Any]:
+        try:
+            return await super().load_from_connection(connection)
+        except (SerializationException, ValueError, KeyError, TypeError):
+            return {}
+
+
+@dataclass
+class SessionCookieConfig(CookieBackendConfig):
+    """The session cookie: encrypted and signed (AES-GCM), HttpOnly, SameSite=Lax."""
+
+    _backend_class = _TolerantCookieBackend
