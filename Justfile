@@ -47,3 +47,23 @@ db-revision message:
 # Generate the demo library
 demo:
     {{bin}}lvs demo
+
+# Benchmark byte-range streaming against nginx (--quick: a smoke run)
+bench-stream *args:
+    {{bin}}python -m bench stream {{args}}
+
+# Benchmark library pages on 100 000 videos against nginx serving the same HTML (--quick)
+bench-pages *args:
+    {{bin}}python -m bench pages {{args}}
+
+# Benchmark 50 users rating concurrently, with a lost-write check (--quick)
+bench-writes *args:
+    {{bin}}python -m bench writes {{args}}
+
+# Benchmark indexing 10 000 small clips: first scan, rescan, thumbnails (--quick)
+bench-scan *args:
+    {{bin}}python -m bench scan {{args}}
+
+# Benchmark `lvs serve` start-up to the first page (--quick)
+bench-startup *args:
+    {{bin}}python -m bench startup {{args}}

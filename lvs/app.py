@@ -32,6 +32,7 @@ from lvs.services.writes import WriteGate
 from lvs.settings import Settings
 from lvs.web.api import MediaApiController
 from lvs.web.assets import AssetManifest
+from lvs.web.auth import LoginController, LoginRequiredMiddleware, PasswordCheck
 from lvs.web.errors import exception_handlers
 from lvs.web.household import ActivityController, FavoriteController, TagController
 from lvs.web.identity import SessionCookieConfig
@@ -62,8 +63,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     stores = _store_registry(settings)
 
+    password_check = PasswordCheck(settings.password) if settings.password else None
+    binary_paths = BINARY_PATHS if password_check is None else [r"^/static/"]
     return Litestar(
         route_handlers=[
+            *([LoginController] if password_check else []),
             LibraryController,
             MediaController,
             RatingController,
@@ -98,8 +102,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 max_age=10 * ONE_YEAR,
                 httponly=True,
                 samesite="lax",
-                exclude=BINARY_PATHS,
+                exclude=binary_paths,
             ).middleware,
+            *([LoginRequiredMiddleware(password_check)] if password_check else []),
             SecurityHeadersMiddleware(),
         ],
         compression_config=CompressionConfig(
@@ -124,6 +129,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "household_limiter": WriteLimiter(
                     settings, namespace="writes", limit=settings.write_rate_limit
                 ),
+                "login_limiter": WriteLimiter(settings, namespace="login", limit="5/minute"),
+                "password_check": password_check,
             }
         ),
         debug=False,

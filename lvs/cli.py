@@ -97,10 +97,10 @@ def serve(
     migrate(settings)
     settings.ensure_secret_key()  # once, before any worker starts
     os.environ.update(settings_env(settings))
-    if settings.host not in {"127.0.0.1", "localhost", "::1"}:
+    if settings.host not in {"127.0.0.1", "localhost", "::1"} and not settings.password:
         console.print(
-            f"[yellow]Warning:[/] lvs listens on {settings.host}: anyone on your network can "
-            "watch and rate. lvs has no login yet."
+            f"[yellow]Warning:[/] lvs listens on {settings.host} without LVS_PASSWORD: anyone "
+            "who can reach this port can watch, rate and tag. Set LVS_PASSWORD to require a login."
         )
     console.print(
         f"lvs serving {len(settings.library)} folder(s) on http://{settings.host}:{settings.port}/"

@@ -89,6 +89,16 @@ class Settings:
             "(generated)",
         ),
     )
+    password: str | None = field(
+        default=None,
+        repr=False,
+        metadata=_doc(
+            "LVS_PASSWORD",
+            "A household password: when set, every page needs a login (the session cookie "
+            "remembers it). Unset: no login, so keep lvs on 127.0.0.1 or a trusted network.",
+            "(unset: no login)",
+        ),
+    )
     page_size: int = field(
         default=24,
         metadata=_doc("LVS_PAGE_SIZE", "Videos per library page (1–200).", "`24`"),

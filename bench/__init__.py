@@ -1,0 +1,1 @@
+"""lvs benchmarks: ``python -m bench <case>|all [--quick]``. See bench/README.md."""

@@ -1,0 +1,181 @@
+"""pages: server-rendered library pages of a big library, against nginx serving the same HTML."""
+
+from __future__ import annotations
+
+import http.client
+import math
+import re
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench.common import Context, Goal, Metric, fmt, fmt_ratio, print_metrics, ready_marker
+from bench.dataset import (
+    SessionCodec,
+    first_user,
+    insert_media,
+    insert_ratings,
+    migrate,
+    schema_fingerprint,
+    synthetic_media,
+)
+from bench.loadgen import run_wrk
+from bench.servers import CpuMeter, LvsServer, Nginx
+
+NAME = "pages"
+SUMMARY = "library pages of 100 000 videos (wrk -c8), against nginx serving the same HTML"
+
+PAGE_SIZE = 24
+CONNECTIONS = 8
+RATING_USERS = 5
+RATING_FRACTION = 0.2
+
+#: The URLs measured, as (name, path). ``{deep}`` is page 1000, or the last page when a --quick
+#: library has fewer. The first two are compared (deep page p99 / page 1 p99). Add search, tag
+#: filter or sort URLs as one line each, e.g. ("search 'river'", "/?q=river").
+PAGES: list[tuple[str, str]] = [
+    ("library page 1", "/"),
+    ("library page {deep}", "/?page={deep}"),
+    # ("search 'river'", "/?q=river"),
+    # ("sort by rating", "/?sort=rating"),
+    # ("tag filter", "/?tag=holiday"),  # needs tags in the synthetic data first
+]
+
+
+def library_size(ctx: Context) -> int:
+    return int(ctx.pick(100_000, 10_000))
+
+
+def prepare(ctx: Context) -> tuple[Path, Path]:
+    """A migrated database with ``library_size`` synthetic videos and ratings by 5 users:
+    ``(data_dir, library_dir)``. Shared with the startup case; lvs only reads it."""
+    rows = library_size(ctx)
+    folder = ctx.cache / f"pages-{rows}"
+    data, library = folder / "data", folder / "library"
+    params = {
+        "rows": rows,
+        "users": RATING_USERS,
+        "fraction": RATING_FRACTION,
+        "schema": schema_fingerprint(),
+        "layout": 1,
+    }
+    is_ready, mark_ready = ready_marker(folder, params)
+    if not is_ready():
+        print(f"preparing a database of {rows} videos in {data} ...", flush=True)
+        library.mkdir(parents=True, exist_ok=True)
+        db = migrate(data)
+        media = synthetic_media(rows, "/srv/lvs-bench/library")
+        insert_media(db, media)
+        insert_ratings(db, [m["media_hash"] for m in media], RATING_USERS, RATING_FRACTION)
+        mark_ready()
+    return data, library
+
+
+def _fetch(port: int, path: str, cookie: str) -> bytes:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path, headers={"Cookie": cookie})
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"GET {path} answered {resp.status}: {body[:300]!r}")
+        return body
+    finally:
+        conn.close()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def run(ctx: Context) -> list[Goal]:
+    data, library = prepare(ctx)
+    rows = library_size(ctx)
+    deep = min(1000, math.ceil(rows / PAGE_SIZE))
+    pages = [(name.format(deep=deep), path.format(deep=deep)) for name, path in PAGES]
+    seconds = ctx.pick(10, 3)
+    cookie = SessionCodec().encode(first_user(data / "lvs.db"))
+    print(
+        f"database: {rows} videos, {PAGE_SIZE} per page, ratings by {RATING_USERS} users "
+        f"(~{RATING_FRACTION:.0%} of the videos each); requests carry the session cookie of a "
+        f"user who has ratings, no Accept-Encoding (identity bodies)\n"
+        f"load: wrk -t2 -c{CONNECTIONS} --latency, {seconds} s per URL and server\n"
+        f"reference: nginx (worker_processes {Nginx.WORKERS}) serving a saved copy of each "
+        f"page's HTML, fetched from lvs once\n"
+        f"rounds: {ctx.rounds}, interleaved lvs/nginx"
+    )
+    metrics: list[tuple[Metric, Metric, Metric, Metric]] = []
+    errors: list[str] = []
+    with ExitStack() as stack:
+        lvs = stack.enter_context(LvsServer(data, library, LVS_PAGE_SIZE=str(PAGE_SIZE)))
+        ref_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lvs-bench-html-")))
+        for i, (name, path) in enumerate(pages):
+            body = _fetch(lvs.port, path, cookie)
+            (ref_dir / f"{i}-{_slug(name)}.html").write_bytes(body)
+            print(f"{name}: {path} -> {len(body)} bytes of HTML")
+        nginx = stack.enter_context(
+            Nginx(f"        location /ref/ {{ alias {Nginx.quote(str(ref_dir) + '/')}; }}")
+        )
+        targets = []
+        for i, (name, path) in enumerate(pages):
+            ref_path = f"/ref/{i}-{_slug(name)}.html"
+            _fetch(nginx.port, ref_path, cookie)
+            targets.append((name, lvs.url(path), nginx.url(ref_path)))
+            metrics.append(
+                (
+                    Metric(f"{name}", "req/s", ref_name="nginx"),
+                    Metric(f"{name} p50", "ms", ref_name="nginx"),
+                    Metric(f"{name} p99", "ms", ref_name="nginx"),
+                    Metric(f"{name} server CPU", "% core", ref_name="nginx"),
+                )
+            )
+        for rnd in range(1, ctx.rounds + 1):
+            line = []
+            for (name, lvs_url, ref_url), (rps, p50, p99, cpu) in zip(
+                targets, metrics, strict=True
+            ):
+                for side, url, pid in (("lvs", lvs_url, lvs.pid), ("ref", ref_url, nginx.pid)):
+                    with CpuMeter(pid) as meter:
+                        res = run_wrk(
+                            url,
+                            connections=CONNECTIONS,
+                            threads=2,
+                            seconds=seconds,
+                            headers={"Cookie": cookie},
+                        )
+                    getattr(cpu, side).append(meter.percent)
+                    if res.error_count:
+                        errors.append(f"round {rnd} {name} {side}: {res.errors_text()}")
+                    getattr(rps, side).append(res.rps)
+                    getattr(p50, side).append(res.p50_ms)
+                    getattr(p99, side).append(res.p99_ms)
+                line.append(
+                    f"{name} {fmt(rps.lvs[-1])}/{fmt(rps.ref[-1])} req/s "
+                    f"p99 {fmt(p99.lvs[-1])}/{fmt(p99.ref[-1])} ms"
+                )
+            print(f"round {rnd} (lvs/nginx): " + "; ".join(line), flush=True)
+
+    flat = [m for group in metrics for m in group]
+    print_metrics("Results (medians over rounds)", flat)
+    print(f"non-2xx / socket errors: {'; '.join(errors) or 'none'}")
+    goals = [
+        Goal(
+            f"{name}: p99 ≤ 50 ms",
+            f"{fmt(p99.lvs_median)} ms ({fmt(rps.lvs_median)} req/s, {fmt_ratio(rps.ratio)} nginx)",
+            p99.lvs_median <= 50,
+        )
+        for (name, _, _), (rps, _, p99, _) in zip(targets, metrics, strict=True)
+    ]
+    if len(metrics) >= 2:
+        first, deep_page = metrics[0][2], metrics[1][2]
+        ratio = deep_page.lvs_median / first.lvs_median
+        print(f"{pages[1][0]} p99 / {pages[0][0]} p99 (lvs): {ratio:.2f}")
+        goals.append(
+            Goal(
+                f"{pages[1][0]} ≤ 2× page 1 (p99)",
+                f"{ratio:.2f}× ({fmt(deep_page.lvs_median)} vs {fmt(first.lvs_median)} ms)",
+                ratio <= 2,
+            )
+        )
+    goals.append(Goal("no errors", "; ".join(errors) or "none", not errors))
+    return goals
