@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SecurityHeadersMiddleware(),
         ],
         compression_config=CompressionConfig(
-            backend="gzip", minimum_size=1024, exclude=BINARY_PATHS
+            backend="gzip", minimum_size=1024, gzip_compress_level=5, exclude=BINARY_PATHS
         ),
         stores=stores,
         exception_handlers=exception_handlers(),
@@ -146,6 +146,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     env.filters["filesize"] = format_size
     env.filters["ago"] = format_ago
     env.autoescape = True
+    env.auto_reload = False  # templates ship with the package: no stat() per include
     engine.register_template_callable("flashes", _flashes)
 
 

@@ -16,10 +16,30 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select, text
+from sqlalchemy import (
+    Select,
+    and_,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lvs.db.models import Favorite, Media, MediaStats, MediaTag, Position, Rating, Tag, View
+from lvs.db.models import (
+    Favorite,
+    LibraryTotals,
+    Media,
+    MediaStats,
+    MediaTag,
+    Position,
+    Rating,
+    Tag,
+    View,
+)
 
 __all__ = [
     "RESOLUTIONS",
@@ -48,6 +68,8 @@ RESOLUTIONS: dict[str, tuple[str, int]] = {
     "4k": ("4K", 2160),
 }
 _WORD = re.compile(r"\w+", re.UNICODE)
+FEW_MATCHES = 5000
+"""Up to this many matches, a filtered page is sorted from the matches, not from the index."""
 
 
 def search_terms(q: str) -> list[str]:
@@ -173,14 +195,16 @@ class LibraryService:
 
     # -- the filtered set ----------------------------------------------------------------------
 
-    def _filtered(self, query: LibraryQuery, user_id: uuid.UUID | None) -> Select[Any]:
-        stmt = select(Media.id).where(Media.missing.is_(False))
+    def _filtered(
+        self, query: LibraryQuery, user_id: uuid.UUID | None, *, present: Any = None
+    ) -> Select[Any]:
+        stmt = select(Media.id).where(Media.missing.is_(False) if present is None else present)
         terms = search_terms(query.q)
         if terms:
             stmt = self._search(stmt, terms)
         if query.favorites:
             if user_id is None:
-                stmt = stmt.where(literal_column("0") == 1)
+                stmt = stmt.where(false())
             else:
                 stmt = stmt.where(
                     Media.media_hash.in_(
@@ -198,17 +222,13 @@ class LibraryService:
         if query.rated:
             mine = select(Rating.media_hash).where(Rating.user_id == user_id)
             if user_id is None:
-                stmt = stmt.where(literal_column("0") == (1 if query.rated == "yes" else 0))
+                stmt = stmt.where(false() if query.rated == "yes" else true())
             elif query.rated == "yes":
                 stmt = stmt.where(Media.media_hash.in_(mine))
             else:
                 stmt = stmt.where(Media.media_hash.not_in(mine))
         if query.min_rating:
-            stmt = stmt.where(
-                Media.media_hash.in_(
-                    select(MediaStats.media_hash).where(MediaStats.rating_avg >= query.min_rating)
-                )
-            )
+            stmt = stmt.where(Media.rating_avg >= query.min_rating)
         if query.res and query.res in RESOLUTIONS and RESOLUTIONS[query.res][1]:
             stmt = stmt.where(Media.height >= RESOLUTIONS[query.res][1])
         if query.dur_min is not None:
@@ -216,18 +236,25 @@ class LibraryService:
         if query.dur_max is not None:
             stmt = stmt.where(Media.duration <= query.dur_max * 60)
         if query.folder:
-            escaped = _like_escape(query.folder.strip("/"))
-            stmt = stmt.where(Media.rel_path.like(f"{escaped}/%", escape="\\"))
+            # rel_path in ["folder/", "folder0"): '0' follows '/', so this is "starts with
+            # folder/", as a range that the (missing, rel_path) index answers.
+            prefix = query.folder.strip("/") + "/"
+            stmt = stmt.where(Media.rel_path >= prefix, Media.rel_path < prefix[:-1] + "0")
         return stmt
+
+    @staticmethod
+    def _fts_match(terms: Sequence[str]) -> Any:
+        """Every word, as a prefix (FTS5 query syntax; words are \\w+ so need no escaping)."""
+        match = " ".join(f'"{t}"*' for t in terms)
+        return text("media_fts MATCH :match").bindparams(match=match)
 
     def _search(self, stmt: Select[Any], terms: Sequence[str]) -> Select[Any]:
         if self._dialect == "sqlite":
-            match = " ".join(f'"{t}"*' for t in terms)
             return stmt.where(
                 Media.id.in_(
                     select(literal_column("rowid"))
                     .select_from(text("media_fts"))
-                    .where(text("media_fts MATCH :match").bindparams(match=match))
+                    .where(self._fts_match(terms))
                 )
             )
         tags_of = (
@@ -244,25 +271,25 @@ class LibraryService:
     def _ordered(
         self, ids: Select[Any], query: LibraryQuery, user_id: uuid.UUID | None
     ) -> Select[Any]:
-        filtered = ids.subquery()
-        stmt = select(Media).join(filtered, filtered.c.id == Media.id)
+        """``ids`` ordered for this query: still a select of ``media.id`` alone, so SQLite can
+        answer the default order from the listing index without touching the rows."""
+        stmt = ids
         desc = query.desc
         order: list[Any] = []
 
         def by(col: Any) -> Any:
             return col.desc().nulls_last() if desc else col.asc().nulls_last()
 
+        # Each sort walks one index of ``media`` (see the model's indexes): the figures it sorts
+        # by are copies kept in step by triggers, and the tie-break is the id.
         if query.sort == "title":
             order.append(by(func.lower(Media.title)))
         elif query.sort == "duration":
             order.append(by(Media.duration))
-        elif query.sort in {"rating", "views"}:
-            stmt = stmt.outerjoin(MediaStats, MediaStats.media_hash == Media.media_hash)
-            order.append(
-                by(MediaStats.rating_avg if query.sort == "rating" else MediaStats.view_count)
-            )
-            if query.sort == "rating":
-                order.append(by(MediaStats.rating_count))
+        elif query.sort == "rating":
+            order += [by(Media.rating_avg), by(Media.rating_count)]
+        elif query.sort == "views":
+            order.append(by(Media.view_count))
         elif query.sort == "mine" and user_id is not None:
             stmt = stmt.outerjoin(
                 Rating, and_(Rating.media_hash == Media.media_hash, Rating.user_id == user_id)
@@ -277,7 +304,8 @@ class LibraryService:
             )
             stmt = stmt.outerjoin(last, last.c.media_hash == Media.media_hash)
             order.append(by(last.c.at))
-        order.append(Media.created_at.desc() if desc else Media.created_at.asc())
+        if query.sort in {"added", "mine", "played"}:
+            order.append(Media.created_at.desc() if desc else Media.created_at.asc())
         order.append(Media.id.desc() if desc else Media.id.asc())
         return stmt.order_by(*order)
 
@@ -285,92 +313,96 @@ class LibraryService:
 
     async def page(self, query: LibraryQuery, user_id: uuid.UUID | None, size: int) -> LibraryPage:
         ids = self._filtered(query, user_id)
-        total = int(
-            await self.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
-        )
+        # The same set, found from the filters' own indexes (search hits, a tag's videos, your
+        # favorites) instead of by walking media's 100 000-entry listing index: the unary +
+        # keeps SQLite's planner off that index. Cheaper whenever the matches are few.
+        by_matches = self._filtered(query, user_id, present=text("+media.missing = 0"))
+        membership = bool(query.q or query.tag or query.favorites or query.rated == "yes")
+        if not query.is_filtered:  # kept exact by triggers: no need to count 100 000 rows
+            counted = select(LibraryTotals.present).where(LibraryTotals.id == 1)
+        elif membership and self._dialect == "sqlite":
+            counted = select(func.count()).select_from(by_matches.subquery())
+        else:
+            counted = select(func.count()).select_from(ids.subquery())
+        total = int(await self.session.scalar(counted) or 0)
         number = max(1, query.page)
-        stmt = self._ordered(ids, query, user_id).limit(size).offset((number - 1) * size)
-        media = list((await self.session.scalars(stmt)).all())
+        offset = (number - 1) * size
+        few = membership and total <= FEW_MATCHES and self._dialect == "sqlite"
+        stmt = self._ordered(by_matches if few else ids, query, user_id).limit(size).offset(offset)
+        page_ids = list((await self.session.scalars(stmt)).all())
+        rows = {
+            m.id: m
+            for m in (await self.session.scalars(select(Media).where(Media.id.in_(page_ids)))).all()
+        }
+        media = [rows[i] for i in page_ids if i in rows]  # back in the order the database chose
         cards = await self.cards(media, user_id)
         return LibraryPage(cards=cards, query=query, number=number, size=size, total=total)
 
     async def cards(self, media: Sequence[Media], user_id: uuid.UUID | None) -> list[Card]:
-        """Household and personal figures for these videos (a handful of indexed queries)."""
+        """Household and personal figures for these videos, in one query of indexed joins."""
         hashes = sorted({m.media_hash for m in media})
         if not hashes:
             return []
-        stats = {
-            h: (avg, count, views)
-            for h, avg, count, views in (
-                await self.session.execute(
-                    select(
-                        MediaStats.media_hash,
-                        MediaStats.rating_avg,
-                        MediaStats.rating_count,
-                        MediaStats.view_count,
-                    ).where(MediaStats.media_hash.in_(hashes))
-                )
-            ).all()
-        }
-        mine: dict[str, int] = {}
-        favs: set[str] = set()
-        plays: dict[str, tuple[int, datetime | None]] = {}
-        positions: dict[str, float] = {}
+        wanted = (
+            select(Media.media_hash)
+            .where(Media.media_hash.in_(hashes))
+            .group_by(Media.media_hash)
+            .subquery("wanted")
+        )
+        columns: list[Any] = [
+            wanted.c.media_hash,
+            MediaStats.rating_avg,
+            MediaStats.rating_count,
+            MediaStats.view_count,
+        ]
+        stmt = select(*columns).outerjoin(MediaStats, MediaStats.media_hash == wanted.c.media_hash)
         if user_id is not None:
-            mine = {
-                h: v
-                for h, v in (
-                    await self.session.execute(
-                        select(Rating.media_hash, Rating.value).where(
-                            Rating.user_id == user_id, Rating.media_hash.in_(hashes)
-                        )
-                    )
-                ).all()
-            }
-            favs = set(
-                (
-                    await self.session.scalars(
-                        select(Favorite.media_hash).where(
-                            Favorite.user_id == user_id, Favorite.media_hash.in_(hashes)
-                        )
-                    )
-                ).all()
+            plays = (
+                select(
+                    View.media_hash,
+                    func.count().label("n"),
+                    func.max(View.created_at).label("at"),
+                )
+                .where(View.user_id == user_id, View.media_hash.in_(hashes))
+                .group_by(View.media_hash)
+                .subquery("plays")
             )
-            plays = {
-                h: (int(n), at)
-                for h, n, at in (
-                    await self.session.execute(
-                        select(View.media_hash, func.count(), func.max(View.created_at))
-                        .where(View.user_id == user_id, View.media_hash.in_(hashes))
-                        .group_by(View.media_hash)
-                    )
-                ).all()
-            }
-            positions = {
-                h: float(s)
-                for h, s in (
-                    await self.session.execute(
-                        select(Position.media_hash, Position.seconds).where(
-                            Position.user_id == user_id, Position.media_hash.in_(hashes)
-                        )
-                    )
-                ).all()
-            }
+            stmt = (
+                stmt.add_columns(Rating.value, Favorite.id, plays.c.n, plays.c.at, Position.seconds)
+                .outerjoin(
+                    Rating,
+                    and_(Rating.media_hash == wanted.c.media_hash, Rating.user_id == user_id),
+                )
+                .outerjoin(
+                    Favorite,
+                    and_(Favorite.media_hash == wanted.c.media_hash, Favorite.user_id == user_id),
+                )
+                .outerjoin(
+                    Position,
+                    and_(Position.media_hash == wanted.c.media_hash, Position.user_id == user_id),
+                )
+                .outerjoin(plays, plays.c.media_hash == wanted.c.media_hash)
+            )
+        figures = {row[0]: row for row in (await self.session.execute(stmt)).all()}
         cards = []
         for m in media:
-            avg, count, views = stats.get(m.media_hash, (None, 0, 0))
-            n, at = plays.get(m.media_hash, (0, None))
+            row = figures.get(m.media_hash)
+            if row is None:
+                cards.append(Card(media=m))
+                continue
+            personal = row[4:] if user_id is not None else (None, None, None, None, None)
+            mine, fav, n, at, seconds = personal
             cards.append(
                 Card(
                     media=m,
-                    rating_avg=avg,
-                    rating_count=int(count or 0),
-                    views=int(views or 0),
-                    my_rating=mine.get(m.media_hash),
-                    favorite=m.media_hash in favs,
-                    my_plays=n,
+                    rating_avg=row[1],
+                    rating_count=int(row[2] or 0),
+                    views=int(row[3] or 0),
+                    my_rating=mine,
+                    favorite=fav is not None,
+                    my_plays=int(n or 0),
                     last_played=at,
-                    position=positions.get(m.media_hash),
+                    position=None if seconds is None else float(seconds),
                 )
             )
         return cards

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from advanced_alchemy.types import GUID, DateTimeUTC
 from alembic import op
 
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None

@@ -25,6 +25,7 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
         "LVS_HOST": "0.0.0.0",
         "LVS_PORT": "9000",
         "LVS_WORKERS": "3",
+        "LVS_PASSWORD": "correct horse",
         "LVS_SECRET_KEY": KEY,
         "LVS_PAGE_SIZE": "50",
         "LVS_RATE_LIMIT": "5/second",
@@ -46,6 +47,8 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
     assert s.database_url == "postgresql+asyncpg://lvs@db.example/lvs"
     assert (s.host, s.port, s.page_size, s.cache_ttl) == ("0.0.0.0", 9000, 50, 60)
     assert s.workers == 3
+    assert s.password == "correct horse"
+    assert "correct horse" not in repr(s)
     assert s.secret_key == KEY
     assert (s.rate_limit, s.write_rate_limit) == ("5/second", "100/hour")
     assert s.rate_limit_storage == "redis://localhost:6379/1"
