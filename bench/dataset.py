@@ -148,6 +148,7 @@ def _insert(conn: sqlite3.Connection, table: str, rows: Sequence[dict[str, Any]]
 def insert_media(db: Path, rows: Sequence[dict[str, Any]]) -> None:
     with sqlite3.connect(db) as conn:
         _insert(conn, "media", rows)
+        conn.execute("ANALYZE")  # as lvs's scanner does after indexing
     conn.close()
 
 
@@ -205,6 +206,7 @@ def insert_ratings(
                     for h, (s, c) in totals.items()
                 ],
             )
+        conn.execute("ANALYZE")
     conn.close()
     return ids
 

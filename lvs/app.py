@@ -24,10 +24,12 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from lvs import __version__
 from lvs.db.config import alchemy_config, make_engine
 from lvs.resources import resource_dir
+from lvs.services.rating_writes import RatingWriter
 from lvs.services.writes import WriteGate
 from lvs.settings import Settings
 from lvs.web.api import MediaApiController
@@ -62,6 +64,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine_callback=lambda engine: _configure_jinja(engine, settings),
     )
     stores = _store_registry(settings)
+    gate = WriteGate(serialise=settings.is_sqlite)
+    rating_writer = RatingWriter(
+        async_sessionmaker(engine, expire_on_commit=False), gate, stores.get("ratings")
+    )
 
     password_check = PasswordCheck(settings.password) if settings.password else None
     binary_paths = BINARY_PATHS if password_check is None else [r"^/static/"]
@@ -121,10 +127,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 415, 416, 429, 503},
         ),
         request_max_body_size=64 * 1024,
+        on_shutdown=[rating_writer.stop],
         state=State(
             {
                 "settings": settings,
-                "write_gate": WriteGate(serialise=settings.is_sqlite),
+                "write_gate": gate,
+                "rating_writer": rating_writer,
                 "limiter": WriteLimiter(settings),
                 "household_limiter": WriteLimiter(
                     settings, namespace="writes", limit=settings.write_rate_limit

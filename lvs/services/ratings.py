@@ -12,22 +12,23 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from litestar.stores.base import Store
-from sqlalchemy import case, func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lvs.db.models import Media, MediaStats, Rating
-from lvs.services.writes import DatabaseBusy, WriteGate, ensure_user, insert_for, run_write
+from lvs.services.rating_writes import RatingWriter, UnknownMedia, write_ratings
+from lvs.services.writes import DatabaseBusy, WriteGate, run_write
 
 __all__ = [
     "DatabaseBusy",
     "RatingService",
     "RatingSummary",
     "RatingValueError",
+    "UnknownMedia",
     "WriteGate",
     "parse_rating_value",
 ]
@@ -87,12 +88,19 @@ class RatingService:
     BASE_DELAY: float | None = None
 
     def __init__(
-        self, session: AsyncSession, cache: Store, gate: WriteGate, *, cache_ttl: int
+        self,
+        session: AsyncSession,
+        cache: Store,
+        gate: WriteGate,
+        *,
+        cache_ttl: int,
+        writer: RatingWriter | None = None,
     ) -> None:
         self.session = session
         self.cache = cache
         self.gate = gate
         self.cache_ttl = cache_ttl
+        self.writer = writer
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -172,59 +180,28 @@ class RatingService:
     # -- writes --------------------------------------------------------------------------------
 
     async def rate(self, media_hash: str, user_id: uuid.UUID, value: int) -> RatingSummary:
-        """Store ``value`` as this user's rating (overwriting theirs) and return the summary."""
+        """Store ``value`` as this user's rating (overwriting theirs) and return the summary
+        as committed. Raises ``UnknownMedia`` (nothing written) or ``DatabaseBusy``."""
         if not 1 <= value <= 5:
             raise RatingValueError("must be between 1 and 5")
-        await run_write(
-            self.session,
-            self.gate,
-            lambda: self._upsert(media_hash, user_id, value),
-            retries=self.RETRIES,
-            base_delay=self.BASE_DELAY,
-        )
-        await self.cache.delete(f"rating:{media_hash}")
-        return await self.summary(media_hash, user_id)
+        if self.writer is not None:  # the app's group-committing writer
+            # End this request's read transaction first: its pooled connection goes back to
+            # the pool for the writer, instead of being held while the request waits.
+            await self.session.rollback()
+            total, count = await self.writer.submit(media_hash, user_id, value)
+        else:  # the same statements, in this session, for one rating
+            outcome: tuple[set[str], dict[str, tuple[int, int]]] = (set(), {})
 
-    async def _upsert(self, media_hash: str, user_id: uuid.UUID, value: int) -> None:
-        now = datetime.now(UTC)
-        insert = insert_for(self.session)
-        await ensure_user(self.session, user_id)
-        # Lock this video's aggregate row first, so concurrent writers (PostgreSQL) recompute
-        # it one after another and never from a stale snapshot.
-        await self.session.execute(
-            insert(MediaStats)
-            .values(media_hash=media_hash, created_at=now, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["media_hash"])
-        )
-        await self.session.execute(
-            select(MediaStats.id).where(MediaStats.media_hash == media_hash).with_for_update()
-        )
-        stmt = insert(Rating).values(
-            media_hash=media_hash, user_id=user_id, value=value, created_at=now, updated_at=now
-        )
-        await self.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["media_hash", "user_id"],
-                set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+            async def work() -> None:
+                nonlocal outcome
+                outcome = await write_ratings(self.session, [(media_hash, user_id, value)])
+
+            await run_write(
+                self.session, self.gate, work, retries=self.RETRIES, base_delay=self.BASE_DELAY
             )
-        )
-        totals = (
-            select(
-                func.coalesce(func.sum(Rating.value), 0).label("s"),
-                func.count().label("c"),
-            )
-            .where(Rating.media_hash == media_hash)
-            .subquery()
-        )
-        await self.session.execute(
-            update(MediaStats)
-            .where(MediaStats.media_hash == media_hash)
-            .values(
-                rating_sum=select(totals.c.s).scalar_subquery(),
-                rating_count=select(totals.c.c).scalar_subquery(),
-                rating_avg=select(
-                    case((totals.c.c > 0, totals.c.s * 1.0 / totals.c.c), else_=None)
-                ).scalar_subquery(),
-                updated_at=now,
-            )
-        )
+            unknown, totals = outcome
+            if media_hash in unknown:
+                raise UnknownMedia(media_hash)
+            await self.cache.delete(f"rating:{media_hash}")
+            total, count = totals[media_hash]
+        return RatingSummary(media_hash, total / count if count else None, count, value)

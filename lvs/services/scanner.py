@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lvs.db.models import Media, SkippedFile
@@ -142,9 +142,18 @@ class Scanner:
         with ThreadPoolExecutor(self._workers, thread_name_prefix="lvs-scan") as pool:
             found = await loop.run_in_executor(pool, lambda: list(walk_videos(resolved)))
             await self._index(found, report, pool, progress)
+            if report.new or report.updated or report.moved or report.missing:
+                await self.analyze()
             if thumbnails:
                 await self.make_thumbnails(report, pool, progress)
         return report
+
+    async def analyze(self) -> None:
+        """Refresh the query planner's statistics after the library changed: without them
+        SQLite may walk the 100 000-entry ``missing`` index to find one fingerprint."""
+        async with self._sessions() as session:
+            await session.execute(text("ANALYZE"))
+            await session.commit()
 
     async def _index(
         self,

@@ -36,6 +36,7 @@ def provide_rating_service(
         request.app.stores.get("ratings"),
         state.write_gate,
         cache_ttl=settings.cache_ttl,
+        writer=state.rating_writer,
     )
 
 

@@ -24,10 +24,12 @@ from litestar.status_codes import (
 )
 
 from lvs.services.ratings import (
+    HASH_RE,
     DatabaseBusy,
     RatingService,
     RatingSummary,
     RatingValueError,
+    UnknownMedia,
     parse_rating_value,
 )
 from lvs.web.deps import provide_rating_service
@@ -103,6 +105,8 @@ class RatingController(Controller):
             return await widget(HTTP_400_BAD_REQUEST, f"Rating {exc}.")
         try:
             summary = await ratings.rate(media_hash, user_id, value)
+        except UnknownMedia as exc:
+            raise NotFoundException(f"No video with fingerprint {media_hash!r}") from exc
         except DatabaseBusy as exc:
             return await widget(
                 HTTP_503_SERVICE_UNAVAILABLE,
@@ -155,7 +159,8 @@ class RatingApiController(Controller):
         self, request: Request[Any, Any, Any], media_hash: str, ratings: RatingService
     ) -> dict[str, Any]:
         """Rate with ``{"value": 1..5}`` (Content-Type: application/json)."""
-        await _require_media(ratings, media_hash)
+        if not HASH_RE.match(media_hash):  # whether a video has it is checked as it is written
+            raise NotFoundException(f"No video with fingerprint {media_hash!r}")
         if request.content_type[0] != "application/json":
             raise HTTPException(
                 status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
@@ -179,6 +184,8 @@ class RatingApiController(Controller):
             raise _bad_request("value", str(exc)) from exc
         try:
             summary = await ratings.rate(media_hash, current_user_id(request), value)
+        except UnknownMedia as exc:
+            raise NotFoundException(f"No video with fingerprint {media_hash!r}") from exc
         except DatabaseBusy as exc:
             raise HTTPException(
                 status_code=HTTP_503_SERVICE_UNAVAILABLE,
