@@ -1,4 +1,5 @@
-"""RatingService against a real SQLite file: upserts, averages, concurrency, locks and the cache."""
+"""RatingService against a real database (SQLite and PostgreSQL): upserts, averages,
+concurrency, SQLite's write lock and the cache."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from typing import Any
 
 import msgspec
 import pytest
+from conftest import db_execute, db_query
 from litestar.stores.memory import MemoryStore
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import lvs.db.config as db_config
+import lvs.services.ratings as ratings_module
 from lvs.db.config import make_engine
+from lvs.db.models import Rating
 from lvs.services.ratings import (
     DatabaseBusy,
     RatingService,
@@ -28,15 +33,15 @@ from lvs.settings import Settings
 
 
 def media_hashes(settings: Settings) -> list[str]:
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        rows = conn.execute("SELECT media_hash FROM media ORDER BY rel_path").fetchall()
+    rows = db_query(settings, "SELECT media_hash FROM media ORDER BY rel_path")
     return [h for (h,) in rows]
 
 
-def rating_rows(settings: Settings) -> list[tuple[str, str, int]]:
-    """``(media_hash, user_id, value)`` for every row of the ratings table."""
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        return conn.execute("SELECT media_hash, user_id, value FROM ratings").fetchall()
+def rating_rows(settings: Settings) -> list[tuple[str, uuid.UUID, int]]:
+    """``(media_hash, user_id, value)`` for every row of the ratings table (user ids as UUIDs on
+    either backend: selected through the model's GUID type)."""
+    rows = db_query(settings, select(Rating.media_hash, Rating.user_id, Rating.value))
+    return [(h, user, v) for h, user, v in rows]
 
 
 @dataclass
@@ -253,16 +258,17 @@ class LockHolder:
 def count_attempts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Records every attempt RatingService makes at its write statements."""
     calls: list[int] = []
-    real = RatingService._upsert
+    real = ratings_module.write_ratings
 
-    async def counted(self: RatingService, *args: Any) -> None:
+    async def counted(*args: Any) -> Any:
         calls.append(1)
-        await real(self, *args)
+        return await real(*args)
 
-    monkeypatch.setattr(RatingService, "_upsert", counted)
+    monkeypatch.setattr(ratings_module, "write_ratings", counted)
     return calls
 
 
+@pytest.mark.parametrize("db_url", [None])  # SQLite's write lock and busy timeout
 async def test_a_write_waits_out_a_short_lock_and_lands_once(
     open_ratings: OpenRatings,
     scanned: Settings,
@@ -282,6 +288,7 @@ async def test_a_write_waits_out_a_short_lock_and_lands_once(
     assert [(h, v) for h, _, v in rating_rows(scanned)] == [(alpha, 4)]
 
 
+@pytest.mark.parametrize("db_url", [None])  # SQLite's write lock and busy timeout
 async def test_a_lock_held_past_every_retry_is_database_busy_and_writes_nothing(
     open_ratings: OpenRatings,
     scanned: Settings,
@@ -337,14 +344,14 @@ async def test_reads_come_from_the_cache_until_it_is_cleared(
     """A rating written behind the service's back (another process without a shared cache) is
     not seen until this cache is invalidated: proof that reads really use the store."""
     await ratings.summary(alpha, None)  # cached: no ratings
-    with sqlite3.connect(scanned.sqlite_path) as conn:
-        conn.execute(
-            "INSERT INTO media_stats (media_hash, rating_sum, rating_count, rating_avg, "
-            "view_count, created_at, updated_at) VALUES (?, 5, 1, 5.0, 0, "
-            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
-            "ON CONFLICT(media_hash) DO UPDATE SET rating_sum=5, rating_count=1, rating_avg=5.0",
-            (alpha,),
-        )
+    db_execute(
+        scanned,
+        "INSERT INTO media_stats (media_hash, rating_sum, rating_count, rating_avg, "
+        "view_count, created_at, updated_at) VALUES (:hash, 5, 1, 5.0, 0, "
+        "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
+        "ON CONFLICT(media_hash) DO UPDATE SET rating_sum=5, rating_count=1, rating_avg=5.0",
+        hash=alpha,
+    )
 
     stale = await ratings.summary(alpha, None)
     assert stale.count == 0
