@@ -12,13 +12,13 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader, State
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
@@ -39,7 +39,7 @@ from lvs.web.errors import exception_handlers
 from lvs.web.household import ActivityController, FavoriteController, TagController
 from lvs.web.identity import SessionCookieConfig
 from lvs.web.library import LibraryController
-from lvs.web.media import MediaController
+from lvs.web.media import MediaController, StreamPaths
 from lvs.web.ratelimit import WriteLimiter
 from lvs.web.ratings import RatingApiController, RatingController
 from lvs.web.security import SecurityHeadersMiddleware
@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings,
                 "write_gate": gate,
                 "rating_writer": rating_writer,
+                "stream_paths": StreamPaths(),
                 "limiter": WriteLimiter(settings),
                 "household_limiter": WriteLimiter(
                     settings, namespace="writes", limit=settings.write_rate_limit

@@ -3,6 +3,8 @@ up by id in the database; no path ever comes from the request."""
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +29,29 @@ from lvs.web.identity import current_user_id
 from lvs.web.ranges import RangeFileResponse, media_type_for
 from lvs.web.views import FavoriteButton, RatingWidget, TagList, WatchView
 
-__all__ = ["MediaController", "present_media"]
+__all__ = ["MediaController", "StreamPaths", "present_media"]
+
+
+class StreamPaths:
+    """Where each recently streamed video's file is: a small time-limited map, one per app."""
+
+    def __init__(self, ttl: float = 5.0, size: int = 1024) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._paths: OrderedDict[int, tuple[float, str]] = OrderedDict()
+
+    def get(self, media_id: int) -> str | None:
+        entry = self._paths.get(media_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, media_id: int, path: str) -> str:
+        self._paths[media_id] = (time.monotonic() + self._ttl, path)
+        self._paths.move_to_end(media_id)
+        while len(self._paths) > self._size:
+            self._paths.popitem(last=False)
+        return path
 
 
 async def present_media(media_service: MediaService, media_id: int) -> Media:
@@ -81,9 +105,18 @@ class MediaController(Controller):
         return Template(template_name="pages/watch.html", context={"view": view})
 
     @route("/stream", http_method=["GET", "HEAD"], name="stream", include_in_schema=False)
-    async def stream(self, media_id: int, media_service: MediaService) -> ASGIApp:
-        media = await present_media(media_service, media_id)
-        return RangeFileResponse(Path(media.path), media_type=media_type_for(media.path))
+    async def stream(
+        self, request: Request[Any, Any, Any], media_id: int, media_service: MediaService
+    ) -> ASGIApp:
+        # A player seeking fires range request after range request: remember where the file
+        # is for a few seconds instead of asking the database each time. A file that moved or
+        # vanished meanwhile answers 404 from the response itself (it opens by path).
+        paths: StreamPaths = request.app.state.stream_paths
+        path = paths.get(media_id)
+        if path is None:
+            media = await present_media(media_service, media_id)
+            path = paths.put(media_id, media.path)
+        return RangeFileResponse(path, media_type=media_type_for(path))
 
     @get("/thumbnail", name="thumbnail", include_in_schema=False)
     async def thumbnail(
