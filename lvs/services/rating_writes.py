@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lvs.db.models import Media, MediaStats, Rating, User
+from lvs.services.cache import SummaryCache
 from lvs.services.writes import WriteGate, insert_for, run_write
 
 __all__ = ["RatingWriter", "UnknownMedia", "write_ratings"]
@@ -139,7 +140,7 @@ class RatingWriter:
     ) -> None:
         self._sessions = sessions
         self._gate = gate
-        self._cache = cache
+        self._cache = SummaryCache(cache, ttl=1)
         self._retries = retries
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task[None] | None = None

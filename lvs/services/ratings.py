@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lvs.db.models import Media, MediaStats, Rating
+from lvs.services.cache import SummaryCache
 from lvs.services.rating_writes import RatingWriter, UnknownMedia, write_ratings
 from lvs.services.writes import DatabaseBusy, WriteGate, run_write
 
@@ -97,7 +98,7 @@ class RatingService:
         writer: RatingWriter | None = None,
     ) -> None:
         self.session = session
-        self.cache = cache
+        self.cache = SummaryCache(cache, cache_ttl)
         self.gate = gate
         self.cache_ttl = cache_ttl
         self.writer = writer
@@ -172,9 +173,7 @@ class RatingService:
             )
         ).one_or_none()
         total, count = (int(row[0]), int(row[1])) if row is not None else (0, 0)
-        await self.cache.set(
-            key, msgspec.json.encode(_Cached(total, count)), expires_in=self.cache_ttl
-        )
+        await self.cache.set(key, msgspec.json.encode(_Cached(total, count)))
         return total, count
 
     # -- writes --------------------------------------------------------------------------------
