@@ -1,4 +1,5 @@
-"""Shared fixtures: real clips made with PyAV, real SQLite files in temp folders, real apps.
+"""Shared fixtures: real clips made with PyAV, real databases (a SQLite file in a temp folder,
+and a fresh PostgreSQL database), real apps; and helpers to read and write rows on either.
 
 Services that some tests need (PostgreSQL, Redis, Chromium) are required when ``CI=true``: a test
 that needs one fails there instead of skipping silently.
@@ -9,22 +10,29 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from bs4 import BeautifulSoup
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import Executable, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from lvs.app import create_app
 from lvs.db.config import make_engine, migrate
 from lvs.library.demo import make_clip
-from lvs.services.scanner import ScanReport, Scanner
+from lvs.services.scanner import Scanner, ScanReport
 from lvs.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+T = TypeVar("T")
 
 
 def require_service(name: str, reason: str) -> None:
@@ -53,14 +61,58 @@ def library(tmp_path: Path, clip_dir: Path) -> Path:
     return dest
 
 
+def _admin_url(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _pg_admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_admin_url(url), timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def new_pg_database() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database on the server named by
+    LVS_TEST_DATABASE_URL, dropped on exit."""
+    base = os.environ.get("LVS_TEST_DATABASE_URL", "")
+    if not base:
+        require_service("postgresql", "LVS_TEST_DATABASE_URL is not set")
+    name = f"lvs_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(base, f'CREATE DATABASE "{name}"'))
+    except (TimeoutError, OSError, ImportError) as exc:
+        require_service("postgresql", f"cannot reach {base}: {exc}")
+    try:
+        yield f"{base.rsplit('/', 1)[0]}/{name}"
+    finally:
+        asyncio.run(_pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The database under test: a SQLite file (None), or a fresh PostgreSQL database on the
+    server named by LVS_TEST_DATABASE_URL, dropped afterwards."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with new_pg_database() as url:
+        yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path, library: Path) -> Settings:
+def settings(tmp_path: Path, library: Path, db_url: str | None) -> Settings:
     data = tmp_path / "data"
     data.mkdir()
     s = Settings(
         library=(library,),
         data_dir=data,
         db_path=data / "test.db",
+        database_url=db_url,
         secret_key="test-secret-key-with-at-least-32-characters",
     )
     migrate(s)
@@ -79,6 +131,59 @@ def run_scan(settings: Settings, *, thumbnails: bool = True) -> ScanReport:
             await engine.dispose()
 
     return asyncio.run(go())
+
+
+def _run_blocking(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion from sync code, with its own event loop.
+
+    ``asyncio.run`` in this thread when no loop runs here; otherwise (async tests, Playwright's
+    sync API) in a worker thread, blocking the caller until it is done."""
+
+    async def main() -> T:
+        return await make()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-helper") as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
+def _statement(sql: str | Executable) -> Executable:
+    return text(sql) if isinstance(sql, str) else sql
+
+
+def db_query(settings: Settings, sql: str | Executable, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows of one statement on the test database (SQLite or PostgreSQL), through SQLAlchemy on
+    a connection of its own. ``sql`` is text with named ``:params``, or a SQLAlchemy statement:
+    use an ORM select (``select(Rating.user_id)``) for GUID columns, which are raw BLOB(16) on
+    SQLite and native uuid on PostgreSQL, so that both give ``uuid.UUID`` values."""
+
+    async def go() -> list[tuple[Any, ...]]:
+        engine = make_engine(settings, pooled=False)
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(_statement(sql), params)
+                return [tuple(row) for row in result]
+        finally:
+            await engine.dispose()
+
+    return _run_blocking(go)
+
+
+def db_execute(settings: Settings, sql: str | Executable, **params: Any) -> None:
+    """Run one write statement on the test database in its own committed transaction."""
+
+    async def go() -> None:
+        engine = make_engine(settings, pooled=False)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(_statement(sql), params)
+        finally:
+            await engine.dispose()
+
+    _run_blocking(go)
 
 
 @pytest.fixture

@@ -50,11 +50,21 @@ def _load_shared_helpers() -> ModuleType:
 
 _shared = _load_shared_helpers()
 IN_CI: bool = _shared.IN_CI
+db_execute = _shared.db_execute
+db_query = _shared.db_query
 html = _shared.html
+new_pg_database = _shared.new_pg_database
 require_service = _shared.require_service
 run_scan = _shared.run_scan
 
 ServeFn = Callable[[Settings], str]
+
+
+@pytest.fixture
+def db_url() -> None:
+    """Browser tests run on SQLite only (the data layer is tested on both backends elsewhere),
+    which keeps the run short: this replaces the shared, parametrised ``db_url``."""
+    return None
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ form inside ``.watch .rating``; ``dialog#shortcuts``; the CSRF token in ``<body 
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs
 
 import pytest
-from conftest import ServeFn, run_scan
+from conftest import ServeFn, db_query, run_scan
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request
 
 from lvs.library.demo import make_clip
@@ -60,13 +59,8 @@ def base(serve_app: ServeFn, long_settings: Settings) -> str:
     return serve_app(long_settings)
 
 
-def query(settings: Settings, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        return conn.execute(sql, args).fetchall()
-
-
 def media_id(settings: Settings, title: str) -> int:
-    ((found,),) = query(settings, "SELECT id FROM media WHERE title = ?", title)
+    ((found,),) = db_query(settings, "SELECT id FROM media WHERE title = :title", title=title)
     return int(str(found))
 
 
@@ -128,12 +122,12 @@ def test_view_counted_once_and_position_cleared_at_the_end(
     page.evaluate(PLAY)
     page.wait_for_function("() => document.querySelector('video#player').ended", timeout=15_000)
 
-    assert wait_for(lambda: query(long_settings, "SELECT view_count FROM media_stats")) == [(1,)]
+    assert wait_for(lambda: db_query(long_settings, "SELECT view_count FROM media_stats")) == [(1,)]
     assert len(views) == 1
     assert views[0] == {"_csrf_token": [token]}
     assert wait_for(lambda: positions)
     assert float(positions[-1]["seconds"][0]) == pytest.approx(2.0, abs=0.1)  # ended: duration
-    assert query(long_settings, "SELECT * FROM positions") == []  # the server forgot it
+    assert db_query(long_settings, "SELECT * FROM positions") == []  # the server forgot it
     assert errors == []
 
 
@@ -150,8 +144,8 @@ def test_seek_pause_and_reload_resumes(
     page.wait_for_function("() => document.querySelector('video#player').currentTime > 15.2")
     page.evaluate("document.querySelector('video#player').pause()")
 
-    assert wait_for(lambda: query(long_settings, "SELECT seconds FROM positions"))
-    ((saved,),) = query(long_settings, "SELECT seconds FROM positions")
+    assert wait_for(lambda: db_query(long_settings, "SELECT seconds FROM positions"))
+    ((saved,),) = db_query(long_settings, "SELECT seconds FROM positions")
     assert 15 <= float(str(saved)) < 20
     assert len(positions) <= 2  # one for the seek (debounced) and one for the pause, at most
     page.reload()
@@ -172,7 +166,7 @@ def test_leaving_the_page_saves_the_position_with_a_beacon(
     page.wait_for_function("() => document.querySelector('video#player').currentTime > 25")
     page.goto(base + "/")  # before the debounced seek report: only pagehide can send it
 
-    saved = wait_for(lambda: query(long_settings, "SELECT seconds FROM positions"))
+    saved = wait_for(lambda: db_query(long_settings, "SELECT seconds FROM positions"))
     assert saved
     assert 25 <= float(str(saved[0][0])) < 30  # type: ignore[index]
     assert page.evaluate("localStorage.getItem('beacons')") == "1"
@@ -190,7 +184,7 @@ def test_opening_the_page_without_playing_reports_nothing(
     page.goto(base + "/")
     time.sleep(0.5)
 
-    assert query(long_settings, "SELECT * FROM positions") == []
+    assert db_query(long_settings, "SELECT * FROM positions") == []
     assert sent == []
 
 

@@ -4,11 +4,11 @@ tapping on a phone-sized screen."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import db_query
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -28,14 +28,14 @@ MIN_TAP = 44  # px: the smallest comfortable touch target
 @pytest.fixture
 def alpha(scanned: Settings) -> tuple[int, str]:
     """Alpha's media id and hash, straight from the database."""
-    with sqlite3.connect(scanned.sqlite_path) as conn:
-        row = conn.execute("SELECT id, media_hash FROM media WHERE title = 'Alpha'").fetchone()
-    return int(row[0]), str(row[1])
+    ((media_id, media_hash),) = db_query(
+        scanned, "SELECT id, media_hash FROM media WHERE title = :title", title="Alpha"
+    )
+    return int(media_id), str(media_hash)
 
 
 def rating_values(settings: Settings) -> list[int]:
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        return [v for (v,) in conn.execute("SELECT value FROM ratings ORDER BY id")]
+    return [v for (v,) in db_query(settings, "SELECT value FROM ratings ORDER BY id")]
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 import redis
-from conftest import require_service
+from conftest import db_query, require_service
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -52,10 +51,9 @@ def instances(shared: Settings) -> Iterator[tuple[TestClient[Litestar], TestClie
 
 @pytest.fixture
 def alpha(scanned: Settings) -> str:
-    with sqlite3.connect(scanned.sqlite_path) as conn:
-        (media_hash,) = conn.execute(
-            "SELECT media_hash FROM media WHERE title = 'Alpha'"
-        ).fetchone()
+    ((media_hash,),) = db_query(
+        scanned, "SELECT media_hash FROM media WHERE title = :title", title="Alpha"
+    )
     return str(media_hash)
 
 
@@ -115,8 +113,7 @@ def test_the_rate_limit_is_shared_between_instances(
 
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
-    with sqlite3.connect(scanned.sqlite_path) as conn:
-        values = [v for (v,) in conn.execute("SELECT value FROM ratings")]
+    values = [v for (v,) in db_query(scanned, "SELECT value FROM ratings")]
     assert values == [3, 3]  # one rating each for A's and B's browser, neither overwritten
 
 

@@ -1,37 +1,38 @@
-"""The scanner against real clips and a real SQLite file: what a rescan finds and what it keeps."""
+"""The scanner against real clips and a real database (SQLite and PostgreSQL): what a rescan
+finds and what it keeps."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_scan
+from conftest import db_query, run_scan
 from PIL import Image
+from sqlalchemy import select
 
 import lvs.services.scanner as scanner_module
+from lvs.db.models import Media
 from lvs.library.demo import make_clip
 from lvs.library.thumbnails import thumbnail_path
 from lvs.settings import Settings
 
 CLIPS = {"Alpha.mp4", "Bravo.webm", "sub/Charlie.mp4"}
+MEDIA = Media.__table__
 
 
 def media_rows(settings: Settings) -> dict[str, dict[str, Any]]:
     """Every row of the media table, keyed by path relative to its root."""
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute("SELECT * FROM media").fetchall()
-    return {row["rel_path"]: dict(row) for row in rows}
+    names = [column.name for column in MEDIA.columns]
+    rows = [dict(zip(names, row, strict=True)) for row in db_query(settings, select(MEDIA))]
+    return {row["rel_path"]: row for row in rows}
 
 
 def skipped_rows(settings: Settings) -> dict[str, str]:
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        return dict(conn.execute("SELECT path, reason FROM skipped_files").fetchall())
+    return dict(db_query(settings, "SELECT path, reason FROM skipped_files"))
 
 
 def replace_with_new_clip(path: Path, **clip: Any) -> None:

@@ -1,14 +1,13 @@
-"""Export and import of everyone's data between two real databases (migrated SQLite files in
-temp folders; PostgreSQL too when ``LVS_TEST_DATABASE_URL`` names one)."""
+"""Export and import of everyone's data between two real databases of the backend under test
+(migrated SQLite files in temp folders, or fresh PostgreSQL databases), and from SQLite to
+PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import csv
 import io
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_service, run_scan
+from conftest import new_pg_database, run_scan
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -85,13 +84,20 @@ def source(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def target(settings: Settings, tmp_path: Path) -> Settings:
-    """The new machine: an empty, migrated database."""
+def target(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """The new machine: an empty, migrated database on the same backend as ``source`` (its own
+    SQLite file, or its own PostgreSQL database)."""
     data = tmp_path / "new-machine"
     data.mkdir()
     s = replace(settings, data_dir=data, db_path=data / "lvs.db")
-    migrate(s)
-    return s
+    if settings.is_sqlite:
+        migrate(s)
+        yield s
+        return
+    with new_pg_database() as url:
+        s = replace(s, database_url=url)
+        migrate(s)
+        yield s
 
 
 async def hashes(settings: Settings) -> dict[str, str]:
@@ -471,26 +477,17 @@ async def test_not_an_export_at_all(target: Settings, data: Any) -> None:
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-async def _truncate(settings: Settings) -> None:
-    async with session_for(settings) as s:
-        await s.execute(text("TRUNCATE " + ", ".join(TABLES) + " CASCADE"))
-        await s.commit()
-
-
 @pytest.fixture
 def pg_target(settings: Settings) -> Iterator[Settings]:
-    """The scratch PostgreSQL database named by LVS_TEST_DATABASE_URL, migrated and emptied."""
-    url = os.environ.get("LVS_TEST_DATABASE_URL")
-    if not url:
-        require_service("postgres", "set LVS_TEST_DATABASE_URL to a scratch database")
-    pg = replace(settings, database_url=url)
-    migrate(pg)
-    asyncio.run(_truncate(pg))
-    yield pg
-    asyncio.run(_truncate(pg))
+    """A fresh, migrated PostgreSQL database on the server named by LVS_TEST_DATABASE_URL."""
+    with new_pg_database() as url:
+        pg = replace(settings, database_url=url)
+        migrate(pg)
+        yield pg
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", [None])  # from a SQLite machine to a PostgreSQL one
 async def test_round_trip_idempotence_and_newer_wins_on_postgres(
     source: Settings, pg_target: Settings
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup, Tag
-from conftest import html, run_scan
+from conftest import db_query, html, run_scan
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -29,8 +28,7 @@ CLIPS = {
 
 def media_ids(settings: Settings) -> dict[str, int]:
     """``{relative path: id}`` straight from the database."""
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        return dict(conn.execute("SELECT rel_path, id FROM media").fetchall())
+    return dict(db_query(settings, "SELECT rel_path, id FROM media"))
 
 
 def text(node: Tag | None) -> str:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from bs4 import BeautifulSoup, Tag
-from conftest import html
+from conftest import db_query, html
 from litestar import Litestar
 from litestar.testing import TestClient
 from litestar.testing import transport as litestar_transport
@@ -32,8 +32,7 @@ HTMX = {"HX-Request": "true"}
 @pytest.fixture
 def videos(scanned: Settings) -> dict[str, tuple[int, str]]:
     """``{title: (media id, media hash)}`` straight from the database."""
-    with sqlite3.connect(scanned.sqlite_path) as conn:
-        rows = conn.execute("SELECT title, id, media_hash FROM media").fetchall()
+    rows = db_query(scanned, "SELECT title, id, media_hash FROM media")
     return {title: (media_id, media_hash) for title, media_id, media_hash in rows}
 
 
@@ -44,8 +43,7 @@ def alpha(videos: dict[str, tuple[int, str]]) -> tuple[int, str]:
 
 def rating_rows(settings: Settings) -> list[tuple[str, int]]:
     """``(media_hash, value)`` of every row in the ratings table."""
-    with sqlite3.connect(settings.sqlite_path) as conn:
-        return conn.execute("SELECT media_hash, value FROM ratings ORDER BY id").fetchall()
+    return db_query(settings, "SELECT media_hash, value FROM ratings ORDER BY id")
 
 
 def text(node: Tag | None) -> str:
@@ -876,6 +874,7 @@ def impatient(scanned: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Te
         yield c
 
 
+@pytest.mark.parametrize("db_url", [None])  # SQLite's write lock and busy timeout
 @pytest.mark.parametrize("rendering", ["json", "htmx", "page"])
 def test_a_locked_database_is_503_with_retry_after_and_nothing_written(
     impatient: TestClient[Litestar], scanned: Settings, alpha: tuple[int, str], rendering: str
