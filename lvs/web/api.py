@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 from lvs.db.models import Media
 from lvs.services.activity import ActivityService
@@ -23,33 +21,11 @@ from lvs.settings import Settings
 from lvs.web.deps import SERVICES
 from lvs.web.household import check_write_limit, parse_seconds
 from lvs.web.identity import current_user_id, peek_user_id
+from lvs.web.jsonio import bad_request, json_body
 from lvs.web.media import present_media
 from lvs.web.query import provide_library_query
 
-__all__ = ["MediaApiController", "bad_request", "json_body"]
-
-
-def bad_request(field: str, message: str) -> HTTPException:
-    return HTTPException(
-        status_code=HTTP_400_BAD_REQUEST,
-        detail=f"{field}: {message}",
-        extra=[{"field": field, "message": message}],
-    )
-
-
-async def json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """The request's JSON object, or a 415/400 that says what is wrong."""
-    if request.content_type[0] != "application/json":
-        raise HTTPException(
-            status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="Send application/json"
-        )
-    try:
-        payload = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError as exc:
-        raise bad_request("body", f"malformed JSON ({exc})") from exc
-    if not isinstance(payload, dict):
-        raise bad_request("body", "must be a JSON object")
-    return payload
+__all__ = ["MediaApiController"]
 
 
 def media_json(m: Media) -> dict[str, Any]:

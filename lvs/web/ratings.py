@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException, TooManyRequestsException
@@ -18,7 +17,6 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import (
     HTTP_303_SEE_OTHER,
     HTTP_400_BAD_REQUEST,
-    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -34,6 +32,7 @@ from lvs.services.ratings import (
 )
 from lvs.web.deps import provide_rating_service
 from lvs.web.identity import current_user_id, peek_user_id
+from lvs.web.jsonio import bad_request, json_body
 from lvs.web.ratelimit import WriteLimiter
 from lvs.web.views import RatingWidget
 
@@ -131,14 +130,6 @@ def _summary_json(summary: RatingSummary) -> dict[str, Any]:
     }
 
 
-def _bad_request(field: str, message: str) -> HTTPException:
-    return HTTPException(
-        status_code=HTTP_400_BAD_REQUEST,
-        detail=f"{field}: {message}",
-        extra=[{"field": field, "message": message}],
-    )
-
-
 class RatingApiController(Controller):
     """The JSON twin: ``GET``/``POST /api/ratings/{media_hash}``."""
 
@@ -161,11 +152,7 @@ class RatingApiController(Controller):
         """Rate with ``{"value": 1..5}`` (Content-Type: application/json)."""
         if not HASH_RE.match(media_hash):  # whether a video has it is checked as it is written
             raise NotFoundException(f"No video with fingerprint {media_hash!r}")
-        if request.content_type[0] != "application/json":
-            raise HTTPException(
-                status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                detail="Send the rating as application/json",
-            )
+        payload = await json_body(request)
         decision = await _limiter(request).hit(request)
         if not decision.allowed:
             raise TooManyRequestsException(
@@ -173,15 +160,9 @@ class RatingApiController(Controller):
                 headers={"Retry-After": str(decision.retry_after)},
             )
         try:
-            payload = msgspec.json.decode(await request.body())
-        except msgspec.DecodeError as exc:
-            raise _bad_request("body", f"malformed JSON ({exc})") from exc
-        if not isinstance(payload, dict):
-            raise _bad_request("body", 'must be a JSON object like {"value": 4}')
-        try:
             value = parse_rating_value(payload.get("value"))
         except RatingValueError as exc:
-            raise _bad_request("value", str(exc)) from exc
+            raise bad_request("value", str(exc)) from exc
         try:
             summary = await ratings.rate(media_hash, current_user_id(request), value)
         except UnknownMedia as exc:
