@@ -65,9 +65,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     stores = _store_registry(settings)
     gate = WriteGate(serialise=settings.is_sqlite)
-    rating_writer = RatingWriter(
-        async_sessionmaker(engine, expire_on_commit=False), gate, stores.get("ratings")
-    )
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    rating_writer = RatingWriter(sessions, gate, stores.get("ratings"))
 
     password_check = PasswordCheck(settings.password) if settings.password else None
     binary_paths = BINARY_PATHS if password_check is None else [r"^/static/"]
@@ -134,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "write_gate": gate,
                 "rating_writer": rating_writer,
                 "stream_paths": StreamPaths(),
+                "sessions": sessions,
                 "limiter": WriteLimiter(settings),
                 "household_limiter": WriteLimiter(
                     settings, namespace="writes", limit=settings.write_rate_limit

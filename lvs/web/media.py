@@ -105,16 +105,15 @@ class MediaController(Controller):
         return Template(template_name="pages/watch.html", context={"view": view})
 
     @route("/stream", http_method=["GET", "HEAD"], name="stream", include_in_schema=False)
-    async def stream(
-        self, request: Request[Any, Any, Any], media_id: int, media_service: MediaService
-    ) -> ASGIApp:
+    async def stream(self, request: Request[Any, Any, Any], media_id: int) -> ASGIApp:
         # A player seeking fires range request after range request: remember where the file
         # is for a few seconds instead of asking the database each time. A file that moved or
         # vanished meanwhile answers 404 from the response itself (it opens by path).
         paths: StreamPaths = request.app.state.stream_paths
         path = paths.get(media_id)
-        if path is None:
-            media = await present_media(media_service, media_id)
+        if path is None:  # (a session only when needed: this is the hottest route)
+            async with request.app.state.sessions() as session:
+                media = await present_media(MediaService(session=session), media_id)
             path = paths.put(media_id, media.path)
         return RangeFileResponse(path, media_type=media_type_for(path))
 
