@@ -15,6 +15,7 @@ from bench.dataset import (
     first_user,
     insert_media,
     insert_ratings,
+    insert_tags,
     migrate,
     schema_fingerprint,
     synthetic_media,
@@ -36,10 +37,13 @@ RATING_FRACTION = 0.2
 PAGES: list[tuple[str, str]] = [
     ("library page 1", "/"),
     ("library page {deep}", "/?page={deep}"),
-    # ("search 'river'", "/?q=river"),
-    # ("sort by rating", "/?sort=rating"),
-    # ("tag filter", "/?tag=holiday"),  # needs tags in the synthetic data first
+    ("search 'river'", "/?q=river"),
+    ("sort by rating", "/?sort=rating"),
+    ("tag filter", "/?tag={tag}"),
 ]
+
+
+TAG = "river"  # one of the synthetic household tags (dataset.insert_tags picks from WORDS)
 
 
 def library_size(ctx: Context) -> int:
@@ -57,7 +61,7 @@ def prepare(ctx: Context) -> tuple[Path, Path]:
         "users": RATING_USERS,
         "fraction": RATING_FRACTION,
         "schema": schema_fingerprint(),
-        "layout": 1,
+        "layout": 2,  # 2: with household tags
     }
     is_ready, mark_ready = ready_marker(folder, params)
     if not is_ready():
@@ -67,6 +71,7 @@ def prepare(ctx: Context) -> tuple[Path, Path]:
         media = synthetic_media(rows, "/srv/lvs-bench/library")
         insert_media(db, media)
         insert_ratings(db, [m["media_hash"] for m in media], RATING_USERS, RATING_FRACTION)
+        insert_tags(db, [m["media_hash"] for m in media])
         mark_ready()
     return data, library
 
@@ -92,7 +97,10 @@ def run(ctx: Context) -> list[Goal]:
     data, library = prepare(ctx)
     rows = library_size(ctx)
     deep = min(1000, math.ceil(rows / PAGE_SIZE))
-    pages = [(name.format(deep=deep), path.format(deep=deep)) for name, path in PAGES]
+    tag = TAG
+    pages = [
+        (name.format(deep=deep, tag=tag), path.format(deep=deep, tag=tag)) for name, path in PAGES
+    ]
     seconds = ctx.pick(10, 3)
     cookie = SessionCodec().encode(first_user(data / "lvs.db"))
     print(

@@ -211,6 +211,36 @@ def insert_ratings(
     return ids
 
 
+def insert_tags(
+    db: Path, hashes: Sequence[str], count: int = 30, fraction: float = 0.3, seed: int = 4
+) -> list[str]:
+    """``count`` household tags (words from WORDS), each video carrying one or two of them with
+    probability ``fraction``. Returns the tag names."""
+    rng = random.Random(seed)
+    now = timestamp(datetime.now(UTC))
+    names = sorted({"river", *rng.sample(WORDS, count - 1)})[:count]
+    links: list[dict[str, Any]] = []
+    for h in hashes:
+        if rng.random() < fraction:
+            for tag_id in {rng.randrange(count) + 1 for _ in range(rng.randint(1, 2))}:
+                links.append(
+                    {"media_hash": h, "tag_id": tag_id, "created_at": now, "updated_at": now}
+                )
+    with sqlite3.connect(db) as conn:
+        _insert(
+            conn,
+            "tags",
+            [
+                {"id": i + 1, "name": n, "key": n.casefold(), "created_at": now, "updated_at": now}
+                for i, n in enumerate(names)
+            ],
+        )
+        _insert(conn, "media_tags", links)
+        conn.execute("ANALYZE")
+    conn.close()
+    return names
+
+
 def media_hashes(db: Path) -> list[str]:
     with sqlite3.connect(db) as conn:
         found = [h for (h,) in conn.execute("SELECT media_hash FROM media ORDER BY id")]
