@@ -67,3 +67,7 @@ bench-scan *args:
 # Benchmark `lvs serve` start-up to the first page (--quick)
 bench-startup *args:
     {{bin}}python -m bench startup {{args}}
+
+# Benchmark the real request mix on SQLite (1 and 2 workers) and PostgreSQL + Redis (--quick)
+bench-load *args:
+    {{bin}}python -m bench load {{args}}

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -162,11 +163,15 @@ def _stop(proc: subprocess.Popen[bytes], sig: int, timeout: float = 15.0) -> Non
 
 
 class LvsServer:
-    """``lvs serve --no-scan`` on a free port, with its output in ``log``."""
+    """``lvs serve --no-scan`` on a free port, with its output in ``log``; ``args`` are more
+    ``lvs serve`` options (``("--workers", "2")``)."""
 
-    def __init__(self, data_dir: Path, library: Path, **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, library: Path, *, args: Sequence[str] = (), **env: str
+    ) -> None:
         self.data_dir = data_dir
         self.library = library
+        self.args = list(args)
         self.port = free_port()
         self.env = lvs_env(data_dir, library, **env)
         self.log = data_dir / "bench-serve.log"
@@ -182,7 +187,7 @@ class LvsServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def start(self) -> LvsServer:
-        cmd = [*lvs_command(), "serve", "--no-scan", "--port", str(self.port)]
+        cmd = [*lvs_command(), "serve", "--no-scan", "--port", str(self.port), *self.args]
         spawned = time.perf_counter()
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
