@@ -42,7 +42,7 @@ from lvs.web.library import LibraryController
 from lvs.web.media import MediaController, StreamPaths
 from lvs.web.ratelimit import WriteLimiter
 from lvs.web.ratings import RatingApiController, RatingController
-from lvs.web.security import SecurityHeadersMiddleware
+from lvs.web.security import BodyLimitMiddleware, add_security_headers
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -50,6 +50,7 @@ __all__ = ["create_app", "create_app_from_env"]
 BINARY_PATHS = [r"^/media/\d+/stream", r"^/media/\d+/thumbnail", r"^/static/"]
 
 ONE_YEAR = 365 * 24 * 3600
+MAX_BODY = 64 * 1024  # forms and JSON here are tiny
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -109,8 +110,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 samesite="lax",
                 exclude=binary_paths,
             ).middleware,
+            BodyLimitMiddleware(MAX_BODY),
             *([LoginRequiredMiddleware(password_check)] if password_check else []),
-            SecurityHeadersMiddleware(),
         ],
         compression_config=CompressionConfig(
             backend="gzip", minimum_size=1024, gzip_compress_level=5, exclude=BINARY_PATHS
@@ -125,7 +126,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             log_exceptions="always",
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 415, 416, 429, 503},
         ),
-        request_max_body_size=64 * 1024,
+        request_max_body_size=MAX_BODY,
+        before_send=[add_security_headers],
         on_shutdown=[rating_writer.stop],
         state=State(
             {

@@ -90,6 +90,7 @@ def serve(
     import uvicorn
 
     from lvs.db.config import migrate
+    from lvs.web.protocol import LvsHTTPProtocol
 
     console = Console(stderr=True)
     settings = _settings(library=libraries or None, host=host, port=port, workers=workers)
@@ -116,6 +117,7 @@ def serve(
             port=settings.port,
             workers=settings.workers,
             log_level=settings.log_level,
+            http=LvsHTTPProtocol,  # h11 (header limits) with a deadline for request heads
             proxy_headers=False,
             server_header=False,
             timeout_keep_alive=5,
@@ -317,7 +319,7 @@ def show_settings() -> None:
     settings = _settings()
     for doc in setting_docs():
         value = getattr(settings, doc["name"])
-        if doc["name"] == "secret_key" and value:
+        if doc["name"] in {"secret_key", "password"} and value:
             value = "(set)"
         click.echo(f"{doc['env']}={value if value not in (None, ()) else ''}")
         click.echo(f"    {doc['help']} Default: {doc['default']}")

@@ -73,6 +73,8 @@ def alchemy_config(settings: Settings, engine: AsyncEngine | None = None) -> SQL
             render_as_batch=True,
         ),
         create_all=False,
+        # lvs renders its own error pages (lvs.web.errors): no 409 JSON for a lost connection.
+        set_default_exception_handler=False,
     )
 
 

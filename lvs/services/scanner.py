@@ -33,6 +33,7 @@ __all__ = ["ScanReport", "Scanner", "title_from_path"]
 log = logging.getLogger(__name__)
 
 BATCH = 100
+RETRY_LATER = "retry:"
 ProgressFn = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)``; phase is "index" or "thumbnails"."""
 
@@ -343,6 +344,9 @@ class Scanner:
                     if error is None:
                         report.thumbnails += 1
                         values: dict[str, Any] = {"has_thumbnail": True}
+                    elif error.startswith(RETRY_LATER):
+                        report.thumbnail_failures.append((r.path, error[len(RETRY_LATER) :]))
+                        continue
                     else:
                         report.thumbnail_failures.append((r.path, error))
                         values = {"thumbnail_error": error[:512]}
@@ -359,5 +363,9 @@ class Scanner:
             make_thumbnail(src, dest, duration)
         except ThumbnailError as exc:
             log.warning("no thumbnail for %s: %s", src, exc)
+            if str(exc).startswith("cannot write thumbnail"):
+                # Our side failed (disk full, permissions on the data folder): try again on
+                # the next scan instead of marking the video as having no thumbnail for good.
+                return RETRY_LATER + str(exc)
             return str(exc)
         return None

@@ -84,6 +84,8 @@ class TagService:
     async def remove(self, media_hash: str, tag_id: int) -> bool:
         """Detach a tag; a tag no video uses any more disappears."""
         removed = False
+        if not 0 < tag_id < 2**63:
+            return False
 
         async def work() -> None:
             nonlocal removed

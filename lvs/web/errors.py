@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from advanced_alchemy.exceptions import NotFoundError, RepositoryError
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
@@ -38,7 +39,7 @@ def wants_json(request: Request[Any, Any, Any]) -> bool:
 
 def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    detail = exc.detail if status < 500 else TITLES.get(status, "Server error")
+    detail = exc.detail if status < 500 or status == 503 else TITLES.get(status, "Server error")
     headers = dict(exc.headers or {})
     if request.headers.get("hx-request") == "true" and not wants_json(request):
         # htmx: show the message in the page's flash area instead of swapping an error page
@@ -71,5 +72,21 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
     return _handle_http(request, HTTPException(status_code=HTTP_500_INTERNAL_SERVER_ERROR))
 
 
+def _handle_repository(request: Request[Any, Any, Any], exc: RepositoryError) -> Response[Any]:
+    """The database failed under a query (restarting, unreachable, out of connections): a
+    clean 503 that says to retry, never a stack trace or a misleading 409."""
+    if isinstance(exc, NotFoundError):
+        return _handle_http(request, NotFoundException())
+    log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
+    return _handle_http(
+        request,
+        HTTPException(status_code=503, detail=TITLES[503], headers={"Retry-After": "5"}),
+    )
+
+
 def exception_handlers() -> ExceptionHandlersMap:
-    return {HTTPException: _handle_http, Exception: _handle_unexpected}
+    return {
+        HTTPException: _handle_http,
+        RepositoryError: _handle_repository,
+        Exception: _handle_unexpected,
+    }

@@ -29,7 +29,10 @@ from lvs.web.identity import current_user_id
 from lvs.web.ranges import RangeFileResponse, media_type_for
 from lvs.web.views import FavoriteButton, RatingWidget, TagList, WatchView
 
-__all__ = ["MediaController", "StreamPaths", "present_media"]
+__all__ = ["MAX_ID", "MediaController", "StreamPaths", "present_media"]
+
+
+MAX_ID = 2**63 - 1
 
 
 class StreamPaths:
@@ -56,6 +59,8 @@ class StreamPaths:
 
 async def present_media(media_service: MediaService, media_id: int) -> Media:
     """The video with this id whose file is present, or a 404."""
+    if not 0 < media_id <= MAX_ID:  # beyond what the database can hold: no such video
+        raise NotFoundException(f"No video with id {media_id}")
     media = await media_service.get_present(media_id)
     if media is None:
         raise NotFoundException(f"No video with id {media_id}")

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from lvs.settings import IPNetwork
 
-__all__ = ["CSP", "SecurityHeadersMiddleware", "client_address"]
+__all__ = ["CSP", "BodyLimitMiddleware", "add_security_headers", "client_address"]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -28,19 +29,35 @@ _HEADERS = {
 }
 
 
-class SecurityHeadersMiddleware(ASGIMiddleware):
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """A ``before_send`` hook: every response gets the headers, including the ones Litestar
+    builds itself (router 404/405, CSRF 403) and the login redirect."""
+    if message["type"] == "http.response.start":
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in _HEADERS.items():
+            if name not in headers:
+                headers[name] = value
+
+
+class BodyLimitMiddleware(ASGIMiddleware):
+    """413 for a declared body over the limit, on every route, also those that never read it
+    (Litestar only enforces its limit when a handler reads the body)."""
+
     scopes = (ScopeType.HTTP,)
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                for name, value in _HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
-            await send(message)
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
 
-        await next_app(scope, receive, send_with_headers)
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    raise HTTPException(status_code=413, detail="Request body too large")
+        await next_app(scope, receive, send)
 
 
 def client_address(
