@@ -264,8 +264,8 @@ class LibraryService:
             .scalar_subquery()
         )
         haystack = func.concat_ws(" ", Media.title, Media.rel_path, func.coalesce(tags_of, ""))
-        for term in terms:
-            stmt = stmt.where(haystack.ilike(f"%{_like_escape(term)}%", escape="\\"))
+        for term in terms:  # a word that starts with the term, as FTS5 prefix queries match
+            stmt = stmt.where(haystack.op("~*")(r"\m" + re.escape(term)))
         return stmt
 
     def _ordered(

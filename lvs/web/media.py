@@ -152,6 +152,6 @@ class MediaController(Controller):
             raise NotFoundException("Subtitles unreadable") from exc
         return Response(
             body,
-            media_type="text/vtt; charset=utf-8",
+            media_type="text/vtt",  # Litestar adds "; charset=utf-8"
             headers={"cache-control": "private, max-age=60"},
         )
