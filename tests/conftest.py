@@ -35,6 +35,22 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 T = TypeVar("T")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_alchemy_key_registries() -> Iterator[None]:
+    """advanced-alchemy gives every config in a process a unique session key, found by a
+    recursion as deep as the number of configs made so far: a suite that builds a thousand apps
+    would hit Python's recursion limit. Each test's apps are gone after it, so start afresh."""
+    yield
+    from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+
+    for name in (
+        "_SESSION_SCOPE_KEY_REGISTRY",
+        "_ENGINE_APP_STATE_KEY_REGISTRY",
+        "_SESSIONMAKER_APP_STATE_KEY_REGISTRY",
+    ):
+        getattr(SQLAlchemyAsyncConfig, name).clear()
+
+
 def require_service(name: str, reason: str) -> None:
     """Skip locally when a service is missing; fail in CI, where every test must run."""
     if IN_CI:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from advanced_alchemy.alembic.commands import AlembicCommands
@@ -10,6 +12,8 @@ from advanced_alchemy.extensions.litestar import (
     AsyncSessionConfig,
     SQLAlchemyAsyncConfig,
 )
+from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import default_handler_maker
+from litestar.types import Message, Scope
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -18,6 +22,8 @@ from lvs.resources import resource_dir
 from lvs.settings import Settings
 
 __all__ = ["SQLITE_PRAGMAS", "alchemy_config", "make_engine", "migrate"]
+
+log = logging.getLogger(__name__)
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -38,6 +44,19 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_MS)}")
     finally:
         cursor.close()
+
+
+def _quiet(close: Callable[[Message, Scope], Awaitable[None]]) -> Any:
+    """advanced-alchemy's end-of-request session close, except that a connection the database
+    already dropped (a restart) must not turn an answer that is on its way into a 500."""
+
+    async def close_quietly(message: Message, scope: Scope) -> None:
+        try:
+            await close(message, scope)
+        except Exception as exc:
+            log.warning("closing a database session failed: %s", exc)
+
+    return close_quietly
 
 
 def make_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
@@ -61,6 +80,13 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
 
 
 def alchemy_config(settings: Settings, engine: AsyncEngine | None = None) -> SQLAlchemyAsyncConfig:
+    config = _alchemy_config(settings, engine)
+    # Each config gets its own session key in the request scope: close that one.
+    config.before_send_handler = _quiet(default_handler_maker(config.session_scope_key))
+    return config
+
+
+def _alchemy_config(settings: Settings, engine: AsyncEngine | None) -> SQLAlchemyAsyncConfig:
     """advanced-alchemy's config: one engine, sessions that do not expire on commit, Alembic
     migrations from the top-level ``migrations/`` folder. Nothing here commits on its own:
     services commit explicitly, so a failed commit is reported, not answered with a 2xx."""
