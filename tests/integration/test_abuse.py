@@ -5,17 +5,12 @@ names and tags, cross-site form posts, and the security headers on every kind of
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from unittest import mock
 from urllib.parse import quote
 
 import httpx
@@ -23,101 +18,26 @@ import hypothesis
 import hypothesis.errors
 import pytest
 import schemathesis
-import uvicorn
 from bs4 import BeautifulSoup
-from click.testing import CliRunner
 from conftest import db_query, html, run_scan
 from hypothesis import HealthCheck, Phase
 from litestar import Litestar
 from litestar.testing import TestClient
+from live_server import LiveServer, serve_options
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.python import asgi as schemathesis_asgi
 
 from lvs.app import create_app
-from lvs.cli import main as cli_main
 from lvs.library.demo import make_clip
 from lvs.settings import Settings
 
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve_options(tmp: Path) -> dict[str, Any]:
-    """The uvicorn options ``lvs serve`` passes, read from the command itself (uvicorn.run
-    replaced by a recorder), so that these servers follow any change made there."""
-    captured: dict[str, Any] = {}
-
-    def record(_app: object, **kwargs: Any) -> None:
-        captured.update(kwargs)
-
-    (tmp / "lib").mkdir(parents=True, exist_ok=True)
-    saved_env, saved_sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
-    env = {k: None for k in os.environ if k.startswith("LVS_")}
-    env["LVS_DATA_DIR"] = str(tmp / "data")
-    try:
-        with mock.patch.object(uvicorn, "run", record):
-            result = CliRunner().invoke(
-                cli_main, ["serve", "--no-scan", "-l", str(tmp / "lib")], env=env
-            )
-    finally:  # `lvs serve` exports its settings and installs a SIGTERM handler: undo both
-        os.environ.clear()
-        os.environ.update(saved_env)
-        signal.signal(signal.SIGTERM, saved_sigterm)
-    assert result.exit_code == 0 and captured, result.output
-    for key in ("factory", "host", "port", "workers", "log_level", "log_config"):
-        captured.pop(key, None)
-    return captured
-
-
 @pytest.fixture(scope="module")
 def uvicorn_options(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return serve_options(tmp_path_factory.mktemp("serve-options"))
-
-
-class LiveServer:
-    """The app behind a real uvicorn, in a thread, with the options ``lvs serve`` passes."""
-
-    def __init__(self, app: Litestar, options: dict[str, Any]) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,  # leave the test process's logging alone
-            log_level="warning",
-            **options,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-        assert not self.thread.is_alive(), "uvicorn did not stop"
-
-    def alive(self) -> bool:
-        """A normal request is answered promptly (on a fresh connection)."""
-        with httpx.Client(timeout=10) as http:
-            return http.get(f"{self.url}/help").status_code == 200
 
 
 @pytest.fixture

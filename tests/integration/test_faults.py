@@ -22,32 +22,23 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from unittest import mock
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
-from click.testing import CliRunner
 from conftest import db_query, html, require_service, run_scan
 from litestar import Litestar
 from litestar.testing import TestClient
+from live_server import LiveServer, free_port, serve_options
 
 import lvs.db.config as db_config
 import lvs.library.thumbnails as thumbnails
 import lvs.services.writes as writes
 from lvs.app import create_app
-from lvs.cli import main as cli_main
 from lvs.library.demo import make_clip
 from lvs.settings import Settings
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def capture_app_logs(caplog: pytest.LogCaptureFixture) -> None:
@@ -58,71 +49,9 @@ def capture_app_logs(caplog: pytest.LogCaptureFixture) -> None:
         root.addHandler(caplog.handler)
 
 
-def serve_options(tmp: Path) -> dict[str, Any]:
-    """The uvicorn options ``lvs serve`` passes, read from the command itself (uvicorn.run
-    replaced by a recorder), so that these servers follow any change made there."""
-    captured: dict[str, Any] = {}
-
-    def record(_app: object, **kwargs: Any) -> None:
-        captured.update(kwargs)
-
-    (tmp / "lib").mkdir(parents=True, exist_ok=True)
-    saved_env, saved_sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
-    env = {k: None for k in os.environ if k.startswith("LVS_")}
-    env["LVS_DATA_DIR"] = str(tmp / "data")
-    try:
-        with mock.patch.object(uvicorn, "run", record):
-            result = CliRunner().invoke(
-                cli_main, ["serve", "--no-scan", "-l", str(tmp / "lib")], env=env
-            )
-    finally:  # `lvs serve` exports its settings and installs a SIGTERM handler: undo both
-        os.environ.clear()
-        os.environ.update(saved_env)
-        signal.signal(signal.SIGTERM, saved_sigterm)
-    assert result.exit_code == 0 and captured, result.output
-    for key in ("factory", "host", "port", "workers", "log_level", "log_config"):
-        captured.pop(key, None)
-    return captured
-
-
 @pytest.fixture(scope="module")
 def uvicorn_options(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return serve_options(tmp_path_factory.mktemp("serve-options"))
-
-
-class LiveServer:
-    """The app behind a real uvicorn, in a thread, with the options ``lvs serve`` passes."""
-
-    def __init__(self, app: Litestar, options: dict[str, Any]) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,  # leave the test process's logging alone
-            log_level="warning",
-            **options,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-        assert not self.thread.is_alive(), "uvicorn did not stop"
 
 
 def media_row(settings: Settings, title: str) -> tuple[int, str, str]:
