@@ -24,20 +24,25 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from lvs import __version__
 from lvs.db.config import alchemy_config, make_engine
 from lvs.resources import resource_dir
+from lvs.services.auth_sessions import AuthSessions, password_tag
+from lvs.services.cache import SummaryCache
 from lvs.services.rating_writes import RatingWriter
 from lvs.services.writes import WriteGate
 from lvs.settings import Settings
 from lvs.web.api import MediaApiController
-from lvs.web.assets import AssetManifest
+from lvs.web.assets import AssetManifest, StaticFileSystem
 from lvs.web.auth import LoginController, LoginRequiredMiddleware, PasswordCheck
 from lvs.web.errors import exception_handlers
+from lvs.web.hosts import AllowedHosts
 from lvs.web.household import ActivityController, FavoriteController, TagController
 from lvs.web.identity import SessionCookieConfig
+from lvs.web.inputs import QueryTextMiddleware
 from lvs.web.library import LibraryController
 from lvs.web.media import MediaController, StreamPaths
 from lvs.web.ratelimit import WriteLimiter
@@ -67,9 +72,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     stores = _store_registry(settings)
     gate = WriteGate(serialise=settings.is_sqlite)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    rating_writer = RatingWriter(sessions, gate, stores.get("ratings"))
+    summary_cache = SummaryCache(stores.get("ratings"), settings.cache_ttl)
+    rating_writer = RatingWriter(sessions, gate, summary_cache)
 
     password_check = PasswordCheck(settings.password) if settings.password else None
+    logins = AuthSessions(sessions, gate, password_tag(secret, settings.password or ""))
     binary_paths = BINARY_PATHS if password_check is None else [r"^/static/"]
     return Litestar(
         route_handlers=[
@@ -85,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             create_static_files_router(
                 path="/static",
                 directories=[resource_dir("static")],
+                file_system=StaticFileSystem(),  # unreadable names are 404s, not 500s
                 cache_control=CacheControlHeader(max_age=ONE_YEAR, public=True, immutable=True),
                 include_in_schema=False,
             ),
@@ -99,9 +107,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             secret=secret,
             cookie_httponly=True,
             cookie_samesite="lax",
-            exclude=["/api/"],
+            exclude=["^/api/"],  # the JSON API (see lvs.web.api), and only at the start
         ),
         middleware=[
+            AllowedHosts(settings),
             SessionCookieConfig(
                 secret=hashlib.sha256(secret.encode()).digest(),
                 key="lvs_session",
@@ -111,7 +120,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 exclude=binary_paths,
             ).middleware,
             BodyLimitMiddleware(MAX_BODY),
-            *([LoginRequiredMiddleware(password_check)] if password_check else []),
+            QueryTextMiddleware(),
+            *([LoginRequiredMiddleware(logins)] if password_check else []),
         ],
         compression_config=CompressionConfig(
             backend="gzip", minimum_size=1024, gzip_compress_level=5, exclude=BINARY_PATHS
@@ -128,12 +138,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=MAX_BODY,
         before_send=[add_security_headers],
-        on_shutdown=[rating_writer.stop],
+        on_shutdown=[rating_writer.stop, summary_cache.stop],
         state=State(
             {
                 "settings": settings,
                 "write_gate": gate,
                 "rating_writer": rating_writer,
+                "summary_cache": summary_cache,
                 "stream_paths": StreamPaths(),
                 "sessions": sessions,
                 "limiter": WriteLimiter(settings),
@@ -142,6 +153,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 ),
                 "login_limiter": WriteLimiter(settings, namespace="login", limit="5/minute"),
                 "password_check": password_check,
+                "logins": logins,
             }
         ),
         debug=False,
@@ -174,7 +186,13 @@ def _store_registry(settings: Settings) -> StoreRegistry:
     """Named stores (``app.stores.get("ratings")``): in-process memory by default, or namespaces
     of one shared Redis store when LVS_CACHE_URL is set."""
     if settings.cache_url:
-        root = RedisStore.with_client(url=settings.cache_url, namespace="lvs")
+        # Timeouts on every connection: a hung Redis must cost a request seconds, not forever.
+        redis = Redis.from_url(
+            settings.cache_url,
+            socket_timeout=settings.redis_timeout,
+            socket_connect_timeout=settings.redis_timeout,
+        )
+        root = RedisStore(redis, namespace="lvs")
         return StoreRegistry(default_factory=lambda name: root.with_namespace(name))
     return StoreRegistry(default_factory=lambda _name: MemoryStore())
 

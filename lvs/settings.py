@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -19,6 +20,8 @@ import platformdirs
 __all__ = ["Settings", "SettingsError", "setting_docs"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_HOST = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\]", re.IGNORECASE)
 
 
 class SettingsError(ValueError):
@@ -150,6 +153,27 @@ class Settings:
         default=3600,
         metadata=_doc("LVS_CACHE_TTL", "Seconds a cached rating summary lives.", "`3600`"),
     )
+    redis_timeout: float = field(
+        default=2.0,
+        metadata=_doc(
+            "LVS_REDIS_TIMEOUT",
+            "Seconds to wait for Redis (connecting, and each answer) before giving up on it: "
+            "a Redis that hangs then costs a request at most this long, after which the rate "
+            "limiter lets writes through and rating summaries come from the database.",
+            "`2`",
+        ),
+    )
+    allowed_hosts: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "LVS_ALLOWED_HOSTS",
+            "Comma-separated extra names lvs answers to in the `Host` header (e.g. "
+            "`tv.local,videos.example.org`; `*.example.org` for every subdomain), on top of "
+            "localhost, this machine's own names and any IP address. `*` answers every name "
+            "(turns off the DNS-rebinding protection).",
+            "(empty)",
+        ),
+    )
     log_level: str = field(
         default="info",
         metadata=_doc("LVS_LOG_LEVEL", "debug, info, warning or error.", "`info`"),
@@ -243,6 +267,13 @@ class Settings:
             )
         if self.cache_ttl < 1:
             raise SettingsError("LVS_CACHE_TTL: must be at least 1 second")
+        if not 0.1 <= self.redis_timeout <= 60:
+            raise SettingsError("LVS_REDIS_TIMEOUT: must be from 0.1 to 60 seconds")
+        for host in self.allowed_hosts:
+            if host != "*" and ("*" in host[2:] or not _HOST.fullmatch(host.removeprefix("*."))):
+                raise SettingsError(
+                    f"LVS_ALLOWED_HOSTS: {host!r} is not a host name (or `*`, `*.example.org`)"
+                )
         if self.secret_key is not None and len(self.secret_key) < 32:
             raise SettingsError("LVS_SECRET_KEY: must be at least 32 characters")
         if self.log_level not in {"debug", "info", "warning", "error"}:
@@ -276,6 +307,10 @@ def _parse(attr: str, env_name: str, raw: str) -> Any:
             return Path(raw).expanduser()
         if attr in {"port", "page_size", "cache_ttl", "workers"}:
             return int(raw)
+        if attr == "redis_timeout":
+            return float(raw)
+        if attr == "allowed_hosts":
+            return tuple(h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip())
         if attr == "trusted_proxies":
             return tuple(str(net) for net in parse_networks(raw))
         if attr == "log_level":

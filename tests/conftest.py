@@ -130,6 +130,8 @@ def settings(tmp_path: Path, library: Path, db_url: str | None) -> Settings:
         db_path=data / "test.db",
         database_url=db_url,
         secret_key="test-secret-key-with-at-least-32-characters",
+        # the names Litestar's TestClient and schemathesis's ASGI client send
+        allowed_hosts=("testserver.local", "testserver"),
     )
     migrate(s)
     return s

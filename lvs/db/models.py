@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 __all__ = [
+    "AuthSession",
     "Favorite",
     "LibraryTotals",
     "Media",
@@ -181,3 +182,16 @@ class LibraryTotals(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     present: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class AuthSession(Base):
+    """One logged-in browser (LVS_PASSWORD). The cookie carries a random token; this row holds
+    its SHA-256, so logout and "sign out everywhere" can end a session even though the cookie
+    itself lives in the browser. ``password_tag`` names the password the login was made with: a
+    changed LVS_PASSWORD leaves every older row unusable."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_tag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))

@@ -1,47 +1,118 @@
-"""Rating summaries in a Litestar store, tolerant of the store being away.
+"""Rating summaries in a Litestar store, tolerant of the store being away, hung or partitioned.
 
 The cache only saves work: when its Redis cannot be reached, reads fall through to the database
-and the failure is logged (once a minute), instead of the page failing."""
+and the failure is logged (once a minute), instead of the page failing. Three rules keep that
+fast and correct:
+
+* Every Redis connection has timeouts (LVS_REDIS_TIMEOUT), so a hung Redis costs at most that.
+* After a failure the store is left alone for ``Breaker.BACKOFF`` seconds: requests meanwhile go
+  straight to the database instead of each waiting for the timeout again.
+* An invalidation that did not reach the store is remembered and retried in the background until
+  it does; until then this process never reads or writes that key in the store. So a summary
+  cached before a partition is deleted within seconds of the partition healing, instead of being
+  served, stale, for up to LVS_CACHE_TTL.
+
+One ``SummaryCache`` per app (``app.state.summary_cache``), shared by every request and the
+rating writer, so they share what is known about the store."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 
 from litestar.stores.base import Store
 
-__all__ = ["SummaryCache"]
+__all__ = ["Breaker", "SummaryCache"]
 
 log = logging.getLogger(__name__)
+
+
+class Breaker:
+    """Remembers that a remote store just failed, so callers skip it for a little while."""
+
+    BACKOFF = 2.0
+    """Seconds to leave a failed store alone before trying it again."""
+
+    def __init__(self, name: str, logger: logging.Logger = log) -> None:
+        self.name = name
+        self.log = logger
+        self._down_until = 0.0
+        self._warned_at = 0.0
+
+    @property
+    def open(self) -> bool:
+        """Whether the store is being left alone (it failed less than BACKOFF seconds ago)."""
+        return time.monotonic() < self._down_until
+
+    def failed(self, action: str, exc: BaseException, consequence: str) -> None:
+        now = time.monotonic()
+        self._down_until = now + self.BACKOFF
+        if now - self._warned_at > 60:
+            self._warned_at = now
+            self.log.warning("%s unavailable (%s): %r; %s", self.name, action, exc, consequence)
 
 
 class SummaryCache:
     def __init__(self, store: Store, ttl: int) -> None:
         self.store = store
         self.ttl = ttl
-        self._warned_at = 0.0
-
-    def _warn(self, action: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._warned_at > 60:
-            self._warned_at = now
-            log.warning("summary cache unavailable (%s): %s; using the database", action, exc)
+        self.breaker = Breaker("summary cache")
+        self._pending: set[str] = set()  # keys whose invalidation has not reached the store
+        self._retry: asyncio.Task[None] | None = None
 
     async def get(self, key: str) -> bytes | None:
+        if key in self._pending or self.breaker.open:
+            return None
         try:
             return await self.store.get(key)
         except Exception as exc:
-            self._warn("get", exc)
+            self.breaker.failed("get", exc, "using the database")
             return None
 
     async def set(self, key: str, value: bytes) -> None:
+        if key in self._pending or self.breaker.open:
+            return
         try:
             await self.store.set(key, value, expires_in=self.ttl)
         except Exception as exc:
-            self._warn("set", exc)
+            self.breaker.failed("set", exc, "using the database")
 
     async def delete(self, key: str) -> None:
-        try:
-            await self.store.delete(key)
-        except Exception as exc:
-            self._warn("delete", exc)
+        """Invalidate ``key``: now if the store answers, else as soon as it does."""
+        self._pending.add(key)
+        await self._flush()
+
+    @property
+    def pending(self) -> frozenset[str]:
+        """Invalidations still waiting for the store."""
+        return frozenset(self._pending)
+
+    async def _flush(self) -> None:
+        await self._send_pending()
+        if self._pending and (self._retry is None or self._retry.done()):
+            self._retry = asyncio.create_task(self._retry_until_done(), name="lvs-cache-retry")
+
+    async def _send_pending(self) -> None:
+        if self.breaker.open:
+            return
+        for key in sorted(self._pending):
+            try:
+                await self.store.delete(key)
+            except Exception as exc:
+                self.breaker.failed("delete", exc, "will retry the invalidation")
+                return
+            self._pending.discard(key)
+
+    async def _retry_until_done(self) -> None:
+        while self._pending:
+            await asyncio.sleep(Breaker.BACKOFF)
+            await self._send_pending()
+
+    async def stop(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry
+            self._retry = None

@@ -134,13 +134,13 @@ class RatingWriter:
         self,
         sessions: async_sessionmaker[AsyncSession],
         gate: WriteGate,
-        cache: Store,
+        cache: Store | SummaryCache,
         *,
         retries: int | None = None,
     ) -> None:
         self._sessions = sessions
         self._gate = gate
-        self._cache = SummaryCache(cache, ttl=1)
+        self._cache = cache if isinstance(cache, SummaryCache) else SummaryCache(cache, ttl=1)
         self._retries = retries
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task[None] | None = None

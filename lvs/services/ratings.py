@@ -91,14 +91,15 @@ class RatingService:
     def __init__(
         self,
         session: AsyncSession,
-        cache: Store,
+        cache: Store | SummaryCache,
         gate: WriteGate,
         *,
         cache_ttl: int,
         writer: RatingWriter | None = None,
     ) -> None:
         self.session = session
-        self.cache = SummaryCache(cache, cache_ttl)
+        # The app's shared cache (what it knows about the store), or a store for this service.
+        self.cache = cache if isinstance(cache, SummaryCache) else SummaryCache(cache, cache_ttl)
         self.gate = gate
         self.cache_ttl = cache_ttl
         self.writer = writer

@@ -1,17 +1,21 @@
 """Optional household password (LVS_PASSWORD): when set, every page needs a login.
 
 The password is hashed with Argon2 once at start-up and compared with Argon2 (slow on purpose);
-attempts are rate-limited per client; a successful login marks the session cookie."""
+attempts are rate-limited per client. A successful login is a row in ``auth_sessions`` whose
+token the session cookie carries (``lvs.services.auth_sessions``): every worker process accepts
+it, and logout or "sign out everywhere" ends it even in a copied cookie."""
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
@@ -21,10 +25,20 @@ from litestar.status_codes import (
     HTTP_429_TOO_MANY_REQUESTS,
 )
 from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy.exc import SQLAlchemyError
 
+from lvs.services.auth_sessions import AuthSessions
+from lvs.services.writes import DatabaseBusy
+from lvs.web.inputs import read_form
 from lvs.web.ratings import safe_next
 
-__all__ = ["AUTH_KEY", "LoginController", "LoginRequiredMiddleware", "PasswordCheck"]
+__all__ = [
+    "AUTH_KEY",
+    "LoginController",
+    "LoginRequiredMiddleware",
+    "PasswordCheck",
+    "database_or_503",
+]
 
 AUTH_KEY = "auth"
 OPEN_PATHS = ("/login", "/static/", "/favicon")
@@ -36,9 +50,6 @@ class PasswordCheck:
     def __init__(self, password: str) -> None:
         self._hasher = PasswordHasher()
         self._hash = self._hasher.hash(password)
-        # A per-process token in the session, so a cookie from before a password change (or
-        # from another lvs) does not pass.
-        self.token = self._hasher.hash(password + ":session")[-22:]
 
     def verify(self, attempt: str) -> bool:
         try:
@@ -46,9 +57,16 @@ class PasswordCheck:
         except VerificationError:
             return False
 
-    def session_ok(self, session: object) -> bool:
-        value = session.get(AUTH_KEY) if isinstance(session, dict) else None
-        return isinstance(value, str) and hmac.compare_digest(value, self.token)
+
+@asynccontextmanager
+async def database_or_503() -> AsyncIterator[None]:
+    """The login table is unreachable or locked: a clean 503 to retry, never a 500."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError, DatabaseBusy) as exc:
+        raise HTTPException(
+            status_code=503, detail="Busy, try again", headers={"Retry-After": "5"}
+        ) from exc
 
 
 class LoginRequiredMiddleware(ASGIMiddleware):
@@ -56,15 +74,21 @@ class LoginRequiredMiddleware(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, check: PasswordCheck) -> None:
-        self.check = check
+    def __init__(self, logins: AuthSessions) -> None:
+        self.logins = logins
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         path: str = scope["path"]
-        session = scope.get("session") or {}
-        if path.startswith(OPEN_PATHS) or self.check.session_ok(session):
+        if path.startswith(OPEN_PATHS):
             await next_app(scope, receive, send)
             return
+        session = scope.get("session")
+        token = session.get(AUTH_KEY) if isinstance(session, dict) else None
+        if token is not None:
+            async with database_or_503():
+                if await self.logins.valid(token):
+                    await next_app(scope, receive, send)
+                    return
         response: Response[Any]
         if path.startswith("/api/"):
             response = Response(
@@ -89,7 +113,7 @@ class LoginController(Controller):
 
     @post("/", name="login:post", status_code=HTTP_303_SEE_OTHER)
     async def login(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        form = await request.form()
+        form = await read_form(request)
         next_url = safe_next(form.get("next"))
         decision = await request.app.state.login_limiter.hit(request)
         if not decision.allowed:
@@ -106,15 +130,33 @@ class LoginController(Controller):
                 context={"next": next_url, "error": "That password is not right."},
                 status_code=HTTP_401_UNAUTHORIZED,
             )
+        logins: AuthSessions = request.app.state.logins
+        async with database_or_503():
+            token = await logins.start()
         session = dict(request.session)
-        session[AUTH_KEY] = check.token
+        session[AUTH_KEY] = token
         request.set_session(session)
         flash(request, "Welcome back.", category="success")
         return Redirect(path=next_url, status_code=HTTP_303_SEE_OTHER)
 
     @post("/logout", name="logout", status_code=HTTP_303_SEE_OTHER)
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+        """Log this browser out: its login ends for every copy of the cookie too."""
+        logins: AuthSessions = request.app.state.logins
+        session = dict(request.session)
+        async with database_or_503():
+            await logins.end(session.pop(AUTH_KEY, None))
+        request.set_session(session)
+        return Redirect(path="/login", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/logout-everywhere", name="logout:everywhere", status_code=HTTP_303_SEE_OTHER)
+    async def logout_everywhere(self, request: Request[Any, Any, Any]) -> Redirect:
+        """Sign out every browser of the household (a lost phone, a shared password)."""
+        logins: AuthSessions = request.app.state.logins
+        async with database_or_503():
+            await logins.end_all()
         session = dict(request.session)
         session.pop(AUTH_KEY, None)
         request.set_session(session)
+        flash(request, "Every browser has been signed out.", category="success")
         return Redirect(path="/login", status_code=HTTP_303_SEE_OTHER)

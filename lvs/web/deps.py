@@ -33,7 +33,7 @@ def provide_rating_service(
     settings: Settings = state.settings
     return RatingService(
         db_session,
-        request.app.stores.get("ratings"),
+        state.summary_cache,
         state.write_gate,
         cache_ttl=settings.cache_ttl,
         writer=state.rating_writer,

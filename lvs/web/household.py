@@ -7,6 +7,7 @@ the same services."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.exceptions import TooManyRequestsException, ValidationException
@@ -17,6 +18,7 @@ from litestar.status_codes import (
     HTTP_204_NO_CONTENT,
     HTTP_303_SEE_OTHER,
     HTTP_400_BAD_REQUEST,
+    HTTP_403_FORBIDDEN,
     HTTP_429_TOO_MANY_REQUESTS,
 )
 
@@ -26,17 +28,38 @@ from lvs.services.media import MediaService
 from lvs.services.tags import TagError, TagService
 from lvs.web.deps import SERVICES
 from lvs.web.identity import current_user_id
+from lvs.web.inputs import read_form
 from lvs.web.media import present_media
 from lvs.web.ratelimit import WriteLimiter
 from lvs.web.ratings import safe_next
 from lvs.web.views import FavoriteButton, TagList
 
-__all__ = ["ActivityController", "FavoriteController", "TagController", "check_write_limit"]
+__all__ = [
+    "ActivityController",
+    "FavoriteController",
+    "TagController",
+    "check_write_limit",
+    "from_this_site",
+]
 
 # 1x1 transparent GIF: the answer to the no-JavaScript view beacon.
 PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
 )
+
+
+def from_this_site(request: Request[Any, Any, Any]) -> bool:
+    """Whether a GET came from one of lvs's own pages (or was typed in), not from another site.
+
+    Browsers say so in ``Sec-Fetch-Site``. Older ones that do not still send a ``Referer`` for a
+    same-origin request (lvs's ``Referrer-Policy: same-origin``), and a page elsewhere cannot make
+    a browser send one naming lvs; no header at all is treated as cross-site."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in {"same-origin", "none"}
+    referer = urlsplit(request.headers.get("referer", ""))
+    host = request.headers.get("host")
+    return bool(host) and referer.netloc == host and referer.scheme == request.url.scheme
 
 
 async def check_write_limit(request: Request[Any, Any, Any]) -> None:
@@ -51,8 +74,7 @@ async def check_write_limit(request: Request[Any, Any, Any]) -> None:
 
 
 async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    return await read_form(request)
 
 
 class FavoriteController(Controller):
@@ -176,16 +198,18 @@ class ActivityController(Controller):
         activity: ActivityService,
     ) -> Response[bytes]:
         """Counts a view for browsers without JavaScript (an image inside <noscript>): one per
-        person per video per hour."""
+        person per video per hour, and only when lvs's own page asked (``from_this_site``): an
+        ``<img>`` on another site must not count views."""
         media = await present_media(media_service, media_id)
-        decision = await request.app.state.household_limiter.hit(request)
-        if decision.allowed:
-            await activity.record_view(current_user_id(request), media.media_hash)
+        if not from_this_site(request):
+            status = HTTP_403_FORBIDDEN
+        else:
+            decision = await request.app.state.household_limiter.hit(request)
+            status = 200 if decision.allowed else HTTP_429_TOO_MANY_REQUESTS
+            if decision.allowed:
+                await activity.record_view(current_user_id(request), media.media_hash)
         return Response(
-            PIXEL,
-            media_type="image/gif",
-            headers={"cache-control": "no-store"},
-            status_code=200 if decision.allowed else HTTP_429_TOO_MANY_REQUESTS,
+            PIXEL, media_type="image/gif", headers={"cache-control": "no-store"}, status_code=status
         )
 
     @post("/position", name="position", status_code=HTTP_204_NO_CONTENT)

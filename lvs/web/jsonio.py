@@ -7,18 +7,11 @@ from typing import Any
 import msgspec
 from litestar import Request
 from litestar.exceptions import HTTPException
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_415_UNSUPPORTED_MEDIA_TYPE
+from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
+from lvs.web.inputs import bad_request
 
 __all__ = ["bad_request", "json_body"]
-
-
-def bad_request(field: str, message: str) -> HTTPException:
-    """A 400 whose JSON names the field: ``{"detail": "value: ...", "errors": [...]}``."""
-    return HTTPException(
-        status_code=HTTP_400_BAD_REQUEST,
-        detail=f"{field}: {message}",
-        extra=[{"field": field, "message": message}],
-    )
 
 
 async def json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -32,8 +25,11 @@ async def json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
         )
     try:
         payload = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError as exc:
-        raise bad_request("body", f"malformed JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:
+        # msgspec.DecodeError for bad syntax, UnicodeDecodeError for invalid UTF-8 inside a
+        # string, RecursionError for arrays nested thousands deep: all the client's doing.
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise bad_request("body", f"malformed JSON ({reason})") from exc
     if not isinstance(payload, dict):
         raise bad_request("body", 'must be a JSON object like {"value": 4}')
     return payload

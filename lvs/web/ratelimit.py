@@ -1,8 +1,10 @@
 """Rate limiting of writes with the ``limits`` package (moving window), per client address.
 
 The client is the socket peer; ``X-Forwarded-For``/``Forwarded`` count only when the peer is a
-configured trusted proxy. If the shared storage (Redis) cannot be reached, the limiter fails open
-with a logged warning: a household's video server staying usable matters more than a rate limit.
+configured trusted proxy. If the shared storage (Redis) cannot be reached, or does not answer
+within LVS_REDIS_TIMEOUT, the limiter fails open with a logged warning, and leaves the storage
+alone for a couple of seconds (``Breaker``) so that requests meanwhile do not each wait again: a
+household's video server staying usable matters more than a rate limit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from litestar.connection import ASGIConnection
 
+from lvs.services.cache import Breaker
 from lvs.settings import Settings
 from lvs.web.security import client_address
 
@@ -63,8 +66,16 @@ class WriteLimiter:
         self.namespace = namespace
         self.trusted = settings.proxy_networks
         storage_uri = settings.rate_limit_storage
-        self.storage = storage_from_string(f"async+{storage_uri}")
+        options: dict[str, Any] = {}
+        if storage_uri.startswith("redis"):
+            options = {
+                "implementation": "redispy",
+                "socket_timeout": settings.redis_timeout,
+                "socket_connect_timeout": settings.redis_timeout,
+            }
+        self.storage = storage_from_string(f"async+{storage_uri}", **options)
         self.strategy = MovingWindowRateLimiter(self.storage)
+        self.breaker = Breaker(f"rate limit storage ({namespace})", log)
 
     def client(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         peer = connection.client.host if connection.client else None
@@ -72,12 +83,14 @@ class WriteLimiter:
 
     async def hit(self, connection: ASGIConnection[Any, Any, Any, Any]) -> RateLimitDecision:
         key = self.client(connection)
+        if self.breaker.open:  # failed moments ago: fail open without waiting again
+            return RateLimitDecision(True)
         try:
             if await self.strategy.hit(self.item, self.namespace, key):
                 return RateLimitDecision(True)
             stats = await self.strategy.get_window_stats(self.item, self.namespace, key)
-        except Exception as exc:  # storage unreachable: fail open, loudly
-            log.warning("rate limit storage unavailable, allowing the request: %s", exc)
+        except Exception as exc:  # storage unreachable or hung: fail open, loudly
+            self.breaker.failed("hit", exc, "allowing requests")
             return RateLimitDecision(True)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         return RateLimitDecision(False, retry_after)

@@ -32,6 +32,7 @@ from lvs.services.ratings import (
 )
 from lvs.web.deps import provide_rating_service
 from lvs.web.identity import current_user_id, peek_user_id
+from lvs.web.inputs import read_form
 from lvs.web.jsonio import bad_request, json_body
 from lvs.web.ratelimit import WriteLimiter
 from lvs.web.views import RatingWidget
@@ -73,7 +74,7 @@ class RatingController(Controller):
     ) -> Response[Any]:
         await _require_media(ratings, media_hash)
         user_id = current_user_id(request)
-        form = await request.form()
+        form = await read_form(request)
         compact = form.get("compact") == "1"
         next_url = safe_next(form.get("next"), fallback="/")
 

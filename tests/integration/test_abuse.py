@@ -357,6 +357,33 @@ def test_huge_headers_are_refused_and_the_server_survives(live: LiveServer, shap
     assert live.alive()
 
 
+@pytest.mark.parametrize("db_url", [None])  # the HTTP server, not the database
+@pytest.mark.parametrize(
+    ("size", "allowed"),
+    [(120 * 1024, False), (17 * 1024, False), (15 * 1024, True)],
+    ids=["120 KB", "17 KB", "15 KB"],
+)
+def test_the_16_kib_limit_holds_for_a_whole_request_head(
+    live: LiveServer, size: int, allowed: bool
+) -> None:
+    """Headers of a few KB each, the head sent in one piece: the documented 16 KiB limit is on
+    the whole head, not only on a head still arriving."""
+    start = "GET /help HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    filler = size - len(start) - 2
+    lines = [f"X-Pad-{i}: {'p' * 4000}\r\n" for i in range(filler // 4015)]
+    lines.append(f"X-Last: {'q' * (filler - sum(map(len, lines)) - 10)}\r\n")
+    request = (start + "".join(lines) + "\r\n").encode()
+    assert abs(len(request) - size) < 64
+
+    status, raw = raw_exchange(live.port, request, timeout=30)
+
+    if allowed:
+        assert status == 200
+    else:
+        assert status == 431, raw[:200]
+    assert live.alive()
+
+
 # -- a slow client ----------------------------------------------------------------------------
 
 

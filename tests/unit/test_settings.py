@@ -34,6 +34,8 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
         "LVS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7 ,::1",
         "LVS_CACHE_URL": "redis://cache:6379/0",
         "LVS_CACHE_TTL": "60",
+        "LVS_REDIS_TIMEOUT": "0.5",
+        "LVS_ALLOWED_HOSTS": "TV.local, *.example.org ,videos.example.com.",
         "LVS_LOG_LEVEL": "DEBUG",
     }
     # A new setting must be added here too, so its parsing is tested.
@@ -54,6 +56,8 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
     assert s.rate_limit_storage == "redis://localhost:6379/1"
     assert s.cache_url == "redis://cache:6379/0"
     assert s.log_level == "debug"
+    assert s.redis_timeout == 0.5
+    assert s.allowed_hosts == ("tv.local", "*.example.org", "videos.example.com")
     assert s.proxy_networks == (
         ipaddress.ip_network("10.0.0.0/8"),
         ipaddress.ip_network("192.168.1.7/32"),
@@ -103,6 +107,10 @@ def test_library_paths_expand_the_home_folder(
         ("LVS_CACHE_URL", "memcached://cache:11211"),
         ("LVS_TRUSTED_PROXIES", "10.0.0.0/8,my-proxy"),
         ("LVS_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("LVS_REDIS_TIMEOUT", "soon"),
+        ("LVS_REDIS_TIMEOUT", "0"),
+        ("LVS_ALLOWED_HOSTS", "tv.local,evil/path"),
+        ("LVS_ALLOWED_HOSTS", "tv.*.local"),
     ],
 )
 def test_a_bad_value_raises_an_error_naming_its_variable(name: str, value: str) -> None:
