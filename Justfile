@@ -71,3 +71,7 @@ bench-startup *args:
 # Benchmark the real request mix on SQLite (1 and 2 workers) and PostgreSQL + Redis (--quick)
 bench-load *args:
     {{bin}}python -m bench load {{args}}
+
+# Benchmark converted playback: first picture, seek, transcode speed, N+1 viewers (--quick)
+bench-playback *args:
+    {{bin}}python -m bench playback {{args}}

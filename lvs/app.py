@@ -29,6 +29,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from lvs import __version__
 from lvs.db.config import alchemy_config, make_engine
+from lvs.playback.converter import (
+    ConversionFailed,
+    ConversionsBusy,
+    Converter,
+    MemorySlots,
+    RedisSlots,
+    Slots,
+)
 from lvs.resources import resource_dir
 from lvs.services.auth_sessions import AuthSessions, password_tag
 from lvs.services.cache import SummaryCache
@@ -45,6 +53,7 @@ from lvs.web.identity import SessionCookieConfig
 from lvs.web.inputs import QueryTextMiddleware
 from lvs.web.library import LibraryController
 from lvs.web.media import MediaController, StreamPaths
+from lvs.web.playback import PlaybackController
 from lvs.web.ratelimit import WriteLimiter
 from lvs.web.ratings import RatingApiController, RatingController
 from lvs.web.security import BodyLimitMiddleware, add_security_headers
@@ -52,7 +61,13 @@ from lvs.web.security import BodyLimitMiddleware, add_security_headers
 __all__ = ["create_app", "create_app_from_env"]
 
 # Paths that carry video bytes or images: no compression, no session cookie work.
-BINARY_PATHS = [r"^/media/\d+/stream", r"^/media/\d+/thumbnail", r"^/static/"]
+BINARY_PATHS = [
+    r"^/media/\d+/stream",
+    r"^/media/\d+/thumbnail",
+    r"^/media/\d+/hls/[^/]+/",
+    r"^/media/\d+/hls/progressive\.mp4",
+    r"^/static/",
+]
 
 ONE_YEAR = 365 * 24 * 3600
 MAX_BODY = 64 * 1024  # forms and JSON here are tiny
@@ -75,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     summary_cache = SummaryCache(stores.get("ratings"), settings.cache_ttl)
     rating_writer = RatingWriter(sessions, gate, summary_cache)
 
+    converter = _converter(settings)
     password_check = PasswordCheck(settings.password) if settings.password else None
     logins = AuthSessions(sessions, gate, password_tag(secret, settings.password or ""))
     binary_paths = BINARY_PATHS if password_check is None else [r"^/static/"]
@@ -83,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *([LoginController] if password_check else []),
             LibraryController,
             MediaController,
+            PlaybackController,
             RatingController,
             RatingApiController,
             FavoriteController,
@@ -134,11 +151,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=LoggingConfig(
             root={"level": settings.log_level.upper(), "handlers": ["queue_listener"]},
             log_exceptions="always",
-            disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 415, 416, 429, 503},
+            disable_stack_trace={
+                400,
+                401,
+                403,
+                404,
+                405,
+                409,
+                413,
+                415,
+                416,
+                429,
+                503,
+                ConversionsBusy,  # expected under load: a 503 with Retry-After
+                ConversionFailed,  # a damaged file: its handler logs one line
+            },
         ),
         request_max_body_size=MAX_BODY,
         before_send=[add_security_headers],
-        on_shutdown=[rating_writer.stop, summary_cache.stop],
+        on_shutdown=[rating_writer.stop, summary_cache.stop, converter.close],
         state=State(
             {
                 "settings": settings,
@@ -146,6 +177,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "rating_writer": rating_writer,
                 "summary_cache": summary_cache,
                 "stream_paths": StreamPaths(),
+                "converter": converter,
                 "sessions": sessions,
                 "limiter": WriteLimiter(settings),
                 "household_limiter": WriteLimiter(
@@ -157,6 +189,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }
         ),
         debug=False,
+    )
+
+
+def _converter(settings: Settings) -> Converter:
+    slots: Slots = (
+        RedisSlots(settings.cache_url, timeout=settings.redis_timeout)
+        if settings.cache_url
+        else MemorySlots()
+    )
+    return Converter(
+        settings.conversions_dir,
+        slots=slots,
+        max_conversions=settings.max_conversions,
+        cache_bytes=settings.conversion_cache_mb * 1_000_000,
+        max_height=settings.transcode_max_height,
+        encoder=settings.video_encoder,
     )
 
 

@@ -24,6 +24,11 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _HOST = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\]", re.IGNORECASE)
 
 
+#: H.264 encoders LVS_VIDEO_ENCODER may name (PyAV's wheel carries them; hardware ones need
+#: the hardware and fall back to libx264).
+VIDEO_ENCODERS = frozenset({"libx264", "h264_nvenc", "h264_qsv", "h264_vaapi", "h264_v4l2m2m"})
+
+
 class SettingsError(ValueError):
     """A setting has a value lvs cannot use; the message names the variable."""
 
@@ -174,6 +179,43 @@ class Settings:
             "(empty)",
         ),
     )
+    max_conversions: int = field(
+        default_factory=lambda: max(1, (os.cpu_count() or 1) // 2),
+        metadata=_doc(
+            "LVS_MAX_CONVERSIONS",
+            "Videos converted for browsers that cannot play them as they are (HEVC, AVI, "
+            "MPEG-2, AC-3 ...) at once, across all workers; one more viewer gets a friendly "
+            '"busy, try again" (503 + Retry-After). Converting takes a core or two each.',
+            "half the CPU cores (at least 1)",
+        ),
+    )
+    transcode_max_height: int = field(
+        default=1080,
+        metadata=_doc(
+            "LVS_TRANSCODE_MAX_HEIGHT",
+            "Converted video is scaled down to at most this many lines (240–2160).",
+            "`1080`",
+        ),
+    )
+    conversion_cache_mb: int = field(
+        default=5000,
+        metadata=_doc(
+            "LVS_CONVERSION_CACHE_MB",
+            "Disk space for converted segments in `$LVS_DATA_DIR/conversions`, reused by "
+            "every viewer; the least recently watched go first past this size.",
+            "`5000`",
+        ),
+    )
+    video_encoder: str = field(
+        default="libx264",
+        metadata=_doc(
+            "LVS_VIDEO_ENCODER",
+            "H.264 encoder for conversions: `libx264` (software), or a hardware one where the "
+            "machine has it: `h264_nvenc`, `h264_qsv`, `h264_vaapi`, `h264_v4l2m2m`. A "
+            "hardware encoder that fails falls back to libx264.",
+            "`libx264`",
+        ),
+    )
     log_level: str = field(
         default="info",
         metadata=_doc("LVS_LOG_LEVEL", "debug, info, warning or error.", "`info`"),
@@ -198,6 +240,10 @@ class Settings:
     @property
     def thumbs_dir(self) -> Path:
         return self.data_dir / "thumbnails"
+
+    @property
+    def conversions_dir(self) -> Path:
+        return self.data_dir / "conversions"
 
     @property
     def demo_dir(self) -> Path:
@@ -265,6 +311,21 @@ class Settings:
                 "LVS_RATE_LIMIT_STORAGE to a redis:// URL (in-process memory is not shared "
                 "between workers, so caches would go stale and limits would multiply)"
             )
+        if not 1 <= self.max_conversions <= 64:
+            raise SettingsError(
+                f"LVS_MAX_CONVERSIONS: {self.max_conversions} is not between 1 and 64"
+            )
+        if not 240 <= self.transcode_max_height <= 2160:
+            raise SettingsError(
+                f"LVS_TRANSCODE_MAX_HEIGHT: {self.transcode_max_height} is not between 240 and 2160"
+            )
+        if self.conversion_cache_mb < 100:
+            raise SettingsError("LVS_CONVERSION_CACHE_MB: must be at least 100")
+        if self.video_encoder not in VIDEO_ENCODERS:
+            raise SettingsError(
+                f"LVS_VIDEO_ENCODER: {self.video_encoder!r} is not one of "
+                + ", ".join(sorted(VIDEO_ENCODERS))
+            )
         if self.cache_ttl < 1:
             raise SettingsError("LVS_CACHE_TTL: must be at least 1 second")
         if not 0.1 <= self.redis_timeout <= 60:
@@ -305,7 +366,15 @@ def _parse(attr: str, env_name: str, raw: str) -> Any:
             return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
         if attr in {"data_dir", "db_path"}:
             return Path(raw).expanduser()
-        if attr in {"port", "page_size", "cache_ttl", "workers"}:
+        if attr in {
+            "port",
+            "page_size",
+            "cache_ttl",
+            "workers",
+            "max_conversions",
+            "transcode_max_height",
+            "conversion_cache_mb",
+        }:
             return int(raw)
         if attr == "redis_timeout":
             return float(raw)

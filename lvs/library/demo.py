@@ -191,6 +191,7 @@ class DemoClip:
     hue: int
     width: int = 320
     height: int = 180
+    kind: str | None = None  # a household format from lvs.library.samples, converted to play
 
 
 DEMO_CLIPS: tuple[DemoClip, ...] = (
@@ -198,6 +199,9 @@ DEMO_CLIPS: tuple[DemoClip, ...] = (
     DemoClip("Ocean Drift.webm", 4.0, "vp9", 200),
     DemoClip("Garden Party/Birthday Candles.mp4", 3.0, "h264", 320),
     DemoClip("Garden Party/Meadow Walk.webm", 6.0, "vp9", 110),
+    # Formats browsers cannot play as they are: lvs converts them on the fly.
+    DemoClip("Phone Clips/Harbour Lights.mov", 6.0, "h264", 40, kind="hevc_hvc1_mov"),
+    DemoClip("TV Recordings/Evening News.ts", 6.0, "h264", 260, kind="mpeg2_mp2_ts"),
 )
 
 
@@ -211,7 +215,18 @@ def generate_demo_library(dest: Path) -> list[Path]:
     paths: list[Path] = []
     for clip in DEMO_CLIPS:
         target = dest / clip.relative_path
-        if not target.exists():
+        if not target.exists() and clip.kind is not None:
+            from lvs.library.samples import make_sample  # samples builds on this module
+
+            make_sample(
+                target,
+                clip.kind,
+                seconds=clip.seconds,
+                width=clip.width,
+                height=clip.height,
+                hue=clip.hue,
+            )
+        elif not target.exists():
             make_clip(
                 target,
                 seconds=clip.seconds,

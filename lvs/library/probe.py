@@ -26,6 +26,10 @@ OPEN_OPTIONS: dict[str, str] = {"probesize": "10000000", "analyzeduration": "100
 _MAX_PACKETS = 300
 
 
+#: Bumped when the probe learns to record more: a rescan re-probes rows made by an older one.
+PROBE_VERSION = 2
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     duration: float | None
@@ -34,6 +38,17 @@ class ProbeResult:
     video_codec: str | None
     audio_codec: str | None
     container: str
+    # What a playback plan needs to know (lvs.playback.plan): all optional, None when unknown.
+    video_tag: str | None = None  # the container's codec tag: "hvc1", "hev1", "avc1", "XVID"
+    video_profile: str | None = None  # "High", "Main 10", ...
+    pix_fmt: str | None = None  # "yuv420p", "yuv420p10le", ...
+    bit_depth: int | None = None
+    frame_rate: float | None = None
+    video_level: int | None = None
+    rotation: int = 0  # degrees clockwise to display upright: 0, 90, 180, 270
+    interlaced: bool = False
+    audio_channels: int | None = None
+    audio_sample_rate: int | None = None
 
 
 class ProbeError(Exception):
@@ -126,12 +141,48 @@ def _probe(path: Path) -> ProbeResult:
         height: int | None = ctx.height or first.height or None
         if abs(first.rotation) == 90:
             width, height = height, width
+        actx = astream.codec_context if astream else None
 
         return ProbeResult(
             duration=duration,
             width=width,
             height=height,
-            video_codec=vstream.codec_context.codec.canonical_name,
-            audio_codec=astream.codec_context.codec.canonical_name if astream else None,
+            video_codec=ctx.codec.canonical_name,
+            audio_codec=actx.codec.canonical_name if actx else None,
             container=_container_name(format_name, path),
+            video_tag=_tag(ctx.codec_tag),
+            video_profile=_text(vstream.profile),
+            pix_fmt=first.format.name,
+            bit_depth=_bit_depth(first.format.name),
+            frame_rate=_rate(vstream.average_rate or vstream.guessed_rate),
+            video_level=ctx.level if isinstance(ctx.level, int) and ctx.level > 0 else None,
+            rotation=(-round(first.rotation)) % 360,
+            interlaced=bool(first.interlaced_frame),
+            audio_channels=(actx.channels or None) if actx else None,
+            audio_sample_rate=(actx.sample_rate or None) if actx else None,
         )
+
+
+def _tag(tag: object) -> str | None:
+    text = str(tag or "").strip("\x00 ")
+    return text if text.isprintable() and 0 < len(text) <= 8 else None
+
+
+def _text(value: object) -> str | None:
+    return str(value)[:32] if value else None
+
+
+def _rate(value: object) -> float | None:
+    try:
+        rate = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return round(rate, 3) if 0 < rate < 1000 else None
+
+
+def _bit_depth(pix_fmt: str) -> int:
+    """``yuv420p10le`` -> 10; ``yuv420p`` / ``nv12`` / ``yuvj420p`` -> 8."""
+    for depth in (16, 14, 12, 10, 9):
+        if f"p{depth}" in pix_fmt:
+            return depth
+    return 8

@@ -296,7 +296,10 @@ def make_sample(
                 draw = ImageDraw.Draw(img)
                 draw.text((6, 4), f"{i:05d}", fill=(0, 0, 0), font=font)
                 bar = (width * (i + 1)) // n_frames
-                draw.rectangle((0, height - bar_height, bar - 1, height - 1), fill=(255, 40, 40))
+                if bar > 0:  # long clips: the first frames' bar is under a pixel wide
+                    draw.rectangle(
+                        (0, height - bar_height, bar - 1, height - 1), fill=(255, 40, 40)
+                    )
                 # from_image copies RGB rows straight in (from_bytes would need RGBA); untyped stub.
                 frame: av.VideoFrame = av.VideoFrame.from_image(img)  # type: ignore[no-untyped-call]
                 frame.pts = i

@@ -8,9 +8,33 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["VIDEO_EXTENSIONS", "FoundFile", "is_video_name", "walk_videos"]
+__all__ = ["VIDEO_EXTENSIONS", "VIDEO_TYPES", "FoundFile", "is_video_name", "walk_videos"]
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".ogv"})
+#: Every extension lvs indexes, with the ``Content-Type`` its original bytes are served as.
+#: Probing decides what really is a video; lvs.playback decides how each one plays.
+VIDEO_TYPES: dict[str, str] = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".f4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".avi": "video/x-msvideo",
+    ".divx": "video/x-msvideo",
+    ".ogv": "video/ogg",
+    ".ts": "video/mp2t",
+    ".m2ts": "video/mp2t",
+    ".mts": "video/mp2t",
+    ".mpg": "video/mpeg",
+    ".mpeg": "video/mpeg",
+    ".vob": "video/mpeg",
+    ".wmv": "video/x-ms-wmv",
+    ".asf": "video/x-ms-asf",
+    ".flv": "video/x-flv",
+    ".3gp": "video/3gpp",
+    ".3g2": "video/3gpp2",
+}
+VIDEO_EXTENSIONS = frozenset(VIDEO_TYPES)
 
 
 @dataclass(frozen=True, slots=True)

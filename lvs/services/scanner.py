@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lvs.db.models import Media, SkippedFile
 from lvs.library.oshash import oshash
-from lvs.library.probe import ProbeError, ProbeResult, probe
+from lvs.library.probe import PROBE_VERSION, ProbeError, ProbeResult, probe
 from lvs.library.thumbnails import ThumbnailError, make_thumbnail, thumbnail_path
 from lvs.library.walk import FoundFile, walk_videos
 
@@ -107,6 +107,17 @@ def _media_values(a: _Analysed) -> dict[str, Any]:
         "video_codec": info.video_codec,
         "audio_codec": info.audio_codec,
         "container": info.container,
+        "video_tag": info.video_tag,
+        "video_profile": info.video_profile,
+        "video_level": info.video_level,
+        "pix_fmt": info.pix_fmt,
+        "bit_depth": info.bit_depth,
+        "frame_rate": info.frame_rate,
+        "rotation": info.rotation,
+        "interlaced": info.interlaced,
+        "audio_channels": info.audio_channels,
+        "audio_sample_rate": info.audio_sample_rate,
+        "probe_version": PROBE_VERSION,
         "missing": False,
     }
 
@@ -175,6 +186,7 @@ class Scanner:
                             Media.mtime_ns,
                             Media.missing,
                             Media.media_hash,
+                            Media.probe_version,
                         )
                     )
                 ).all()
@@ -205,7 +217,12 @@ class Scanner:
         for f in found:
             key = str(f.path)
             old = known.get(key)
-            if old is not None and old.size == f.size and old.mtime_ns == f.mtime_ns:
+            if (
+                old is not None
+                and old.size == f.size
+                and old.mtime_ns == f.mtime_ns
+                and old.probe_version >= PROBE_VERSION  # else: probe again, for new facts
+            ):
                 report.unchanged += 1
                 if old.missing:
                     unmissing.append(old.id)

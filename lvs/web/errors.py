@@ -12,6 +12,8 @@ from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from lvs.playback.converter import ConversionFailed, ConversionsBusy
+
 __all__ = ["exception_handlers", "wants_json"]
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,27 @@ def _handle_repository(request: Request[Any, Any, Any], exc: RepositoryError) ->
     )
 
 
+def _handle_busy(request: Request[Any, Any, Any], exc: ConversionsBusy) -> Response[Any]:
+    return _handle_http(
+        request,
+        HTTPException(
+            status_code=503,
+            detail="The server is already converting as many videos as it can; "
+            f"try again in {exc.retry_after} s",
+            headers={"Retry-After": str(exc.retry_after)},
+        ),
+    )
+
+
+def _handle_conversion(request: Request[Any, Any, Any], exc: ConversionFailed) -> Response[Any]:
+    log.warning("conversion failed on %s: %s", request.url.path, exc)
+    return _handle_http(request, HTTPException(status_code=HTTP_500_INTERNAL_SERVER_ERROR))
+
+
 def exception_handlers() -> ExceptionHandlersMap:
     return {
+        ConversionsBusy: _handle_busy,
+        ConversionFailed: _handle_conversion,
         HTTPException: _handle_http,
         RepositoryError: _handle_repository,
         Exception: _handle_unexpected,

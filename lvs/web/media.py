@@ -17,6 +17,8 @@ from litestar.types import ASGIApp
 from lvs.db.models import Media
 from lvs.library.subtitles import SubtitleError, find_sidecars, load_vtt
 from lvs.library.thumbnails import thumbnail_path
+from lvs.playback.converter import Converter, Source
+from lvs.playback.plan import Plan, decide
 from lvs.services.activity import ActivityService, resume_point, view_threshold
 from lvs.services.favorites import FavoriteService
 from lvs.services.library import LibraryService
@@ -29,7 +31,14 @@ from lvs.web.identity import current_user_id
 from lvs.web.ranges import RangeFileResponse, media_type_for
 from lvs.web.views import FavoriteButton, RatingWidget, TagList, WatchView
 
-__all__ = ["MAX_ID", "MediaController", "StreamPaths", "present_media"]
+__all__ = [
+    "MAX_ID",
+    "MediaController",
+    "StreamPaths",
+    "conversion_source",
+    "playback_plan",
+    "present_media",
+]
 
 
 MAX_ID = 2**63 - 1
@@ -67,6 +76,16 @@ async def present_media(media_service: MediaService, media_id: int) -> Media:
     return media
 
 
+def playback_plan(media: Media, settings: Settings) -> Plan:
+    return decide(media, max_height=settings.transcode_max_height)
+
+
+def conversion_source(media: Media, plan: Plan) -> Source:
+    if plan.variant is None:
+        raise NotFoundException("This video plays as it is; it is not converted")
+    return Source(media.media_hash, media.path, plan.mode, plan.variant)
+
+
 class MediaController(Controller):
     path = "/media/{media_id:int}"
     dependencies = SERVICES
@@ -82,6 +101,7 @@ class MediaController(Controller):
         tags: TagService,
         activity: ActivityService,
         library: LibraryService,
+        settings: Settings,
         t: Annotated[
             float | None, Parameter(ge=0, le=1e7, description="Start time in seconds")
         ] = None,
@@ -91,6 +111,12 @@ class MediaController(Controller):
         here = f"/media/{media.id}"
         saved = resume_point(await activity.position(user_id, media.media_hash), media.duration)
         start_at = t if t is not None else saved
+        plan = playback_plan(media, settings)
+        busy_for = None
+        if plan.converts:
+            converter: Converter = request.app.state.converter
+            converter.warm()  # the player's first segment will find the processes ready
+            busy_for = await converter.busy_for(request.app.state.limiter.client(request))
         view = WatchView(
             media=media,
             rating=RatingWidget(await ratings.summary(media.media_hash, user_id), next_url=here),
@@ -106,6 +132,8 @@ class MediaController(Controller):
             view_threshold=view_threshold(media.duration),
             subtitles=find_sidecars(Path(media.path)),
             related=await library.related(media, user_id),
+            plan=plan,
+            busy_for=busy_for,
         )
         return Template(template_name="pages/watch.html", context={"view": view})
 

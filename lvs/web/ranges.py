@@ -51,6 +51,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from litestar.enums import ScopeType
 
+from lvs.library.walk import VIDEO_TYPES
+
 if TYPE_CHECKING:
     from litestar.types import HTTPScope, Message, Receive, Scope, Send
 
@@ -68,13 +70,7 @@ _NOWAIT_UNSUPPORTED: Final = frozenset(
 _OWS: Final = " \t"
 
 _MEDIA_TYPES: Final[Mapping[str, str]] = {
-    ".mp4": "video/mp4",
-    ".m4v": "video/mp4",
-    ".mov": "video/quicktime",
-    ".webm": "video/webm",
-    ".mkv": "video/x-matroska",
-    ".avi": "video/x-msvideo",
-    ".ogv": "video/ogg",
+    **VIDEO_TYPES,
     ".vtt": "text/vtt",
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",

@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 
 from lvs.db.models import Media, Tag
 from lvs.library.subtitles import Sidecar
+from lvs.playback.plan import Plan
 from lvs.services.activity import HistoryEntry
 from lvs.services.library import Card, LibraryPage
 from lvs.services.ratings import RatingSummary
 from lvs.services.tags import TagCount
+
+HLS_TYPE = "application/vnd.apple.mpegurl"
 
 __all__ = [
     "FavoriteButton",
@@ -114,16 +117,28 @@ class WatchView:
     view_threshold: float
     subtitles: list[Sidecar] = field(default_factory=list)
     related: list[Card] = field(default_factory=list)
+    plan: Plan | None = None  # how the video plays (None: as it is)
+    busy_for: int | None = None  # seconds until a conversion slot frees, when all are taken
+
+    @property
+    def sources(self) -> list[tuple[str, str, str]]:
+        """``(src, type, kind)`` for each ``<source>``, best first: the original where this
+        browser may play it (the browser skips a type it cannot play), then the converted HLS,
+        then one progressive MP4 for browsers with neither HLS nor scripts."""
+        fragment = f"#t={self.start_at:.1f}" if self.start_at else ""
+        stream = f"/media/{self.media.id}/stream{fragment}"
+        plan = self.plan
+        if plan is None or not plan.converts:
+            return [(stream, plan.direct_type if plan and plan.direct_type else "", "direct")]
+        found = [(stream, plan.direct_type, "direct")] if plan.direct_type else []
+        found.append((f"/media/{self.media.id}/hls/index.m3u8{fragment}", HLS_TYPE, "hls"))
+        found.append((f"/media/{self.media.id}/hls/progressive.mp4", "video/mp4", "progressive"))
+        return found
 
     @property
     def folder(self) -> str:
         parts = self.media.rel_path.split("/")
         return parts[0] if len(parts) > 1 else ""
-
-    @property
-    def stream_src(self) -> str:
-        src = f"/media/{self.media.id}/stream"
-        return f"{src}#t={self.start_at:.1f}" if self.start_at else src
 
     def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
         return card_widgets(card, f"/media/{self.media.id}")

@@ -152,4 +152,40 @@
     else done = false;
     if (done) e.preventDefault();
   });
+
+  // -- converted playback (HLS). Browsers with native HLS (Chromium, Safari, iOS, Android) need
+  // nothing here. Elsewhere (Firefox) hls.js is loaded, only on pages that need it and only
+  // then; ?player=hlsjs forces it, to try that path anywhere.
+  const HLS = 'application/vnd.apple.mpegurl';
+  const hlsSource = video.querySelector('source[type="' + HLS + '"]');
+  const details = document.querySelector('.file-details .playback[data-direct]');
+  video.addEventListener('loadedmetadata', () => {
+    if (details && /\/stream(#|$)/.test(video.currentSrc)) details.textContent = details.dataset.direct;
+  });
+  const failure = document.getElementById('playback-error');
+  video.addEventListener('error', () => setTimeout(() => { // a <source> that fails is no failure
+    if (failure && (video.error || video.networkState === 3)) failure.hidden = false;
+  }, 0), true);
+  if (!hlsSource || !data.hlsjs) return;
+  const forced = new URLSearchParams(location.search).get('player') === 'hlsjs';
+  const direct = Array.prototype.some.call(video.querySelectorAll('source[data-kind="direct"]'),
+    (s) => s.type && video.canPlayType(s.type) !== '');
+  if (!forced && (direct || video.canPlayType(HLS) !== '')) return;
+  if (!window.MediaSource && !window.ManagedMediaSource) return;
+  const [url, fragment] = hlsSource.src.split('#');
+  const start = num(((fragment || '').match(/t=([0-9.]+)/) || [])[1], -1);
+  const script = document.createElement('script');
+  script.src = data.hlsjs;
+  script.onload = () => {
+    const Hls = window.Hls;
+    if (!Hls || !Hls.isSupported()) return;
+    const hls = new Hls({ enableWorker: false, startPosition: start, maxBufferLength: 20 });
+    hls.on(Hls.Events.ERROR, (_event, info) => {
+      if (info.fatal && failure) failure.hidden = false;
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    video.dataset.engine = 'hls.js';
+  };
+  document.head.appendChild(script);
 })();

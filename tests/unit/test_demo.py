@@ -22,9 +22,9 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_demo_library_has_playable_clips(demo_dir: Path) -> None:
     paths = generate_demo_library(demo_dir)
-    assert len(paths) >= 4
+    assert len(paths) >= 6
     suffixes = {p.suffix for p in paths}
-    assert {".mp4", ".webm"} <= suffixes
+    assert {".mp4", ".webm", ".mov", ".ts"} <= suffixes, "browser formats and household ones"
     assert any(p.parent != demo_dir for p in paths), "one clip lives in a subfolder"
     for path in paths:
         assert path.is_file()
@@ -33,18 +33,13 @@ def test_demo_library_has_playable_clips(demo_dir: Path) -> None:
         assert 2.5 <= result.duration <= 6.5
         assert result.width
         assert result.height
-        if path.suffix == ".mp4":
-            assert (result.container, result.video_codec, result.audio_codec) == (
-                "mp4",
-                "h264",
-                "aac",
-            )
-        else:
-            assert (result.container, result.video_codec, result.audio_codec) == (
-                "webm",
-                "vp9",
-                "opus",
-            )
+        expected = {
+            ".mp4": ("mp4", "h264", "aac"),
+            ".webm": ("webm", "vp9", "opus"),
+            ".mov": ("mov", "hevc", "aac"),  # an iPhone clip: converted to play in Chromium
+            ".ts": ("mpegts", "mpeg2video", "mp2"),  # a TV recording: converted too
+        }[path.suffix]
+        assert (result.container, result.video_codec, result.audio_codec) == expected
 
 
 def test_demo_names_are_friendly(demo_dir: Path) -> None:

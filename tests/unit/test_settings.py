@@ -36,6 +36,10 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
         "LVS_CACHE_TTL": "60",
         "LVS_REDIS_TIMEOUT": "0.5",
         "LVS_ALLOWED_HOSTS": "TV.local, *.example.org ,videos.example.com.",
+        "LVS_MAX_CONVERSIONS": "3",
+        "LVS_TRANSCODE_MAX_HEIGHT": "720",
+        "LVS_CONVERSION_CACHE_MB": "250",
+        "LVS_VIDEO_ENCODER": "h264_nvenc",
         "LVS_LOG_LEVEL": "DEBUG",
     }
     # A new setting must be added here too, so its parsing is tested.
@@ -57,6 +61,8 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
     assert s.cache_url == "redis://cache:6379/0"
     assert s.log_level == "debug"
     assert s.redis_timeout == 0.5
+    assert (s.max_conversions, s.transcode_max_height) == (3, 720)
+    assert (s.conversion_cache_mb, s.video_encoder) == (250, "h264_nvenc")
     assert s.allowed_hosts == ("tv.local", "*.example.org", "videos.example.com")
     assert s.proxy_networks == (
         ipaddress.ip_network("10.0.0.0/8"),
