@@ -8,13 +8,15 @@ native HLS (measured, see shared/notes/hls-facts.md):
 
 * one timeline for every segment: a timestamp is ``source time - origin + TS_OFFSET``, where
   ``origin`` is fixed per file (the plan's), so a segment's first timestamps continue exactly
-  where the previous segment's end; ``TS_OFFSET`` keeps the AAC encoder's priming and copied
-  B-frames' decode times above zero without the muxer shifting one segment on its own;
+  where the previous segment's end; ``TS_OFFSET`` keeps copied B-frames' decode times above
+  zero without the muxer shifting one segment on its own;
 * transcoded video has no B-frames, so a segment's first decode time is never before the
   previous segment's last one;
 * audio is decoded from before the cut and trimmed sample-exactly to the segment's
-  ``[start, end)``, so neighbouring segments neither overlap nor leave a gap, and audio cannot
-  drift away from the picture after a seek.
+  ``[start, end)``, and the AAC encoder's priming packet (stamped before the start) is dropped,
+  so neighbouring segments neither overlap nor leave a gap, and audio cannot drift away from
+  the picture after a seek. (With the overlap, Chromium left a gap in its buffered timeline at
+  every boundary of a remux: measured, tests/browser/test_conversion_browser.py.)
 """
 
 from __future__ import annotations
@@ -563,9 +565,20 @@ class _Segmenter:
         frame.pts = self.a_written + round(self.spec.ts_offset * AUDIO_RATE)
         frame.time_base = Fraction(1, AUDIO_RATE)
         self.a_written += frame.samples
-        self.dst.mux(self.aout.encode(frame))
+        self._mux_audio(self.aout.encode(frame))
         if self.a_last is not None and self.a_written >= self.a_last:
             self.audio_done = True
+
+    def _mux_audio(self, packets: list[Any]) -> None:
+        """Mux encoded audio, without the AAC encoder's priming: its first packet is stamped a
+        frame before the segment starts, and MPEG-TS cannot tell a player to discard it, so
+        each segment's audio would overlap the previous one's end. Chromium leaves a gap in
+        the buffered timeline at every such overlap when the picture is copied with B-frames."""
+        start = self.spec.start + self.spec.ts_offset - 1e-6
+        for packet in packets:
+            if packet.pts is not None and packet.pts * packet.time_base < start:
+                continue
+            self.dst.mux(packet)
 
     def _emit_silence(self, count: int) -> None:
         while count > 0:
@@ -578,7 +591,7 @@ class _Segmenter:
             frame.time_base = Fraction(1, AUDIO_RATE)
             self.a_written += n
             count -= n
-            self.dst.mux(self.aout.encode(frame))
+            self._mux_audio(self.aout.encode(frame))
 
     def _flush(self) -> None:
         if self.aout is not None:
@@ -588,7 +601,7 @@ class _Segmenter:
             if self.a_last is not None and self.a_written < self.a_last:
                 # the source's audio ended before the picture: silence to the cut
                 self._emit_silence(self.a_last - self.a_written)
-            self.dst.mux(self.aout.encode(None))
+            self._mux_audio(self.aout.encode(None))
         if self.spec.mode == "transcode" and self.vout is not None:
             self.dst.mux(self.vout.encode(None))
         elif self.spec.mode == "remux":
