@@ -29,6 +29,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -298,8 +299,8 @@ class Converter:
         return self.cache_dir / f"v{FORMAT_VERSION}" / source.media_hash / source.variant
 
     async def timeline(self, source: Source) -> Timeline:
-        """Origin, duration and keyframes of the source: worked out once (in a worker process,
-        as a remux may read the whole file), then kept beside its segments."""
+        """Origin, duration and keyframes of the source: worked out once (in a thread: a remux
+        may read the whole file), then kept beside its segments."""
         key = f"{source.media_hash}/{source.mode}"
         pending = self._timelines.get(key)
         if pending is None or (pending.done() and pending.exception() is not None):
@@ -419,7 +420,11 @@ class Converter:
                     task.future.cancel()
                 continue
             self._running += 1
-            running = loop.run_in_executor(self._executor(), write_segment, task.spec)
+            try:
+                running = loop.run_in_executor(self._executor(), write_segment, task.spec)
+            except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh
+                self._pool = None
+                running = loop.run_in_executor(self._executor(), write_segment, task.spec)
             running.add_done_callback(functools.partial(self._finished, task))
 
     def _stale(self, task: _Task) -> bool:
@@ -436,6 +441,9 @@ class Converter:
             if not task.future.done():
                 task.future.cancel()
         elif (exc := done.exception()) is not None:
+            if isinstance(exc, BrokenProcessPool):
+                log.error("a conversion worker process died; starting new ones")
+                self._pool = None
             if not isinstance(exc, SegmentError):
                 log.error("segment %s failed: %r", task.key, exc)
                 exc = SegmentError(str(exc) or type(exc).__name__)

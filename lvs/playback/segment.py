@@ -196,7 +196,16 @@ class Timeline:
 
 def timeline(source: str, *, keyframes: bool) -> Timeline:
     """The timeline of ``source``; with ``keyframes`` (remux), media time 0 is the first
-    video keyframe, since a copied picture can only start there."""
+    video keyframe, since a copied picture can only start there. Raises SegmentError."""
+    try:
+        return _timeline(source, keyframes=keyframes)
+    except SegmentError:
+        raise
+    except Exception as exc:  # unreadable, vanished, damaged: one kind of failure for callers
+        raise SegmentError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _timeline(source: str, *, keyframes: bool) -> Timeline:
     with av.open(source, mode="r", options=OPEN_OPTIONS, timeout=OPEN_TIMEOUT) as src:
         video = src.streams.video[0]
         start = src.start_time / 1_000_000 if src.start_time is not None else None
