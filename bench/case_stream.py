@@ -18,13 +18,14 @@ from bench.common import (
     MiB,
     fmt,
     fmt_ratio,
+    free_port,
     percentile,
     print_metrics,
     ready_marker,
 )
 from bench.dataset import insert_media, migrate, random_hash, schema_fingerprint, timestamp
 from bench.loadgen import Sampler, curl_download, run_wrk, ttfb_samples
-from bench.servers import CpuMeter, LvsServer, Nginx, tree_rss_mb
+from bench.servers import CpuMeter, LvsServer, Nginx, deploy_site, tree_rss_mb
 
 NAME = "stream"
 SUMMARY = "byte-range streaming of one big file: full download, random 1 MiB ranges, seek TTFB, RSS"
@@ -121,6 +122,8 @@ def run(ctx: Context) -> list[Goal]:
         f"(a) full download with curl; (b) random unaligned 1 MiB ranges, wrk -t2 -c4 for "
         f"{seconds} s; (c) TTFB of a 1 MiB range at the middle of the file, {samples} requests on "
         f"one keep-alive connection; (d) lvs RSS (process tree) before, during (b)+(a), after\n"
+        f"behind nginx: deploy/nginx/lvs.conf (same nginx process) in front of a second lvs with "
+        f"LVS_ACCEL_REDIRECT=/_lvs_media/, (b) and (c) through it against nginx alone\n"
         f"rounds: {ctx.rounds}, interleaved lvs/nginx"
     )
     dl = Metric("full download", "MB/s", ref_name="nginx")
@@ -130,6 +133,9 @@ def run(ctx: Context) -> list[Goal]:
     cpu = Metric("ranges server CPU", "% core", ref_name="nginx")
     t50 = Metric("seek TTFB p50", "ms", ref_name="nginx")
     t99 = Metric("seek TTFB p99", "ms", ref_name="nginx")
+    px_rps = Metric("behind nginx: ranges 1 MiB", "req/s", ref_name="nginx")
+    px_p99 = Metric("behind nginx: ranges p99", "ms", ref_name="nginx")
+    px_t50 = Metric("behind nginx: seek TTFB p50", "ms", ref_name="nginx")
     rss_before = Metric("lvs RSS before", "MB")
     rss_during = Metric("lvs RSS peak during", "MB")
     rss_after = Metric("lvs RSS after", "MB")
@@ -141,10 +147,24 @@ def run(ctx: Context) -> list[Goal]:
     _warm_page_cache(big)
     with ExitStack() as stack:
         lvs = stack.enter_context(LvsServer(data, big.parent))
+        accel = stack.enter_context(  # the same database; only nginx talks to this one
+            LvsServer(
+                data,
+                big.parent,
+                LVS_ACCEL_REDIRECT="/_lvs_media/",
+                LVS_TRUSTED_PROXIES="127.0.0.1",
+            )
+        )
+        site_port = free_port()
         nginx = stack.enter_context(
-            Nginx(f"        location /files/ {{ alias {Nginx.quote(str(big.parent) + '/')}; }}")
+            Nginx(
+                f"        location /files/ {{ alias {Nginx.quote(str(big.parent) + '/')}; }}",
+                extra_http=deploy_site(accel.port, site_port),
+            )
         )
         servers = (("lvs", lvs.port, lvs_path), ("nginx", nginx.port, ref_path))
+        proxied = ("behind nginx", site_port, lvs_path)
+        ttfb_samples(site_port, lvs_path, 0, MiB - 1, 3)
         for _name, port, path in servers:  # warm-up and a check that ranges work
             ttfb_samples(port, path, 0, MiB - 1, 3)
         baseline = tree_rss_mb(lvs.pid)
@@ -173,6 +193,20 @@ def run(ctx: Context) -> list[Goal]:
                     getattr(rps, side).append(res.rps)
                     getattr(mbps, side).append(res.mb_per_s)
                     getattr(r_p99, side).append(res.p99_ms)
+            # behind nginx (X-Accel), right after nginx alone: same load, same nginx worker
+            res = run_wrk(
+                f"http://127.0.0.1:{proxied[1]}{proxied[2]}",
+                connections=4,
+                threads=2,
+                seconds=seconds,
+                lua=lua,
+            )
+            if res.error_count:
+                errors.append(f"round {rnd} behind nginx: {res.errors_text()}")
+            px_rps.lvs.append(res.rps)
+            px_rps.ref.append(rps.ref[-1])
+            px_p99.lvs.append(res.p99_ms)
+            px_p99.ref.append(r_p99.ref[-1])
             time.sleep(0.5)
             after = tree_rss_mb(lvs.pid)
             during = max([*sampler.samples, before])
@@ -185,9 +219,13 @@ def run(ctx: Context) -> list[Goal]:
                 side = "lvs" if name == "lvs" else "ref"
                 getattr(t50, side).append(percentile(ms, 50))
                 getattr(t99, side).append(percentile(ms, 99))
+            ms = ttfb_samples(proxied[1], proxied[2], middle, middle + MiB - 1, samples)
+            px_t50.lvs.append(percentile(ms, 50))
+            px_t50.ref.append(t50.ref[-1])
             print(
                 f"round {rnd}: download {fmt(dl.lvs[-1])}/{fmt(dl.ref[-1])} MB/s, "
-                f"ranges {fmt(rps.lvs[-1])}/{fmt(rps.ref[-1])} req/s, "
+                f"ranges {fmt(rps.lvs[-1])}/{fmt(rps.ref[-1])} req/s "
+                f"(behind nginx {fmt(px_rps.lvs[-1])}), "
                 f"TTFB p50 {fmt(t50.lvs[-1])}/{fmt(t50.ref[-1])} ms (lvs/nginx), "
                 f"lvs RSS {fmt(before)} -> {fmt(during)} -> {fmt(after)} MB",
                 flush=True,
@@ -196,7 +234,11 @@ def run(ctx: Context) -> list[Goal]:
 
     print_metrics(
         "Results (medians over rounds)",
-        [dl, rps, mbps, r_p99, cpu, t50, t99, rss_before, rss_during, rss_after],
+        [
+            *(dl, rps, mbps, r_p99, cpu, t50, t99),
+            *(px_rps, px_p99, px_t50),
+            *(rss_before, rss_during, rss_after),
+        ],
     )
     print(f"non-2xx / socket errors: {'; '.join(errors) or 'none'}")
     growth = max(all_rss) - baseline
@@ -208,6 +250,12 @@ def run(ctx: Context) -> list[Goal]:
             rps.ratio >= 0.7,
         ),
         Goal("seek TTFB p50 ≤ 1 ms", f"{fmt(t50.lvs_median)} ms", t50.lvs_median <= 1.0),
+        Goal(
+            "behind nginx (X-Accel): ranges ≥ 0.95× nginx alone",
+            f"{fmt_ratio(px_rps.ratio)} ({fmt(px_rps.lvs_median)} vs {fmt(px_rps.ref_median)} "
+            "req/s)",
+            px_rps.ratio >= 0.95,
+        ),
         Goal(
             "RSS flat (± 20 MB)",
             f"baseline {fmt(baseline)} MB, peak +{fmt(growth)} MB, end {drift:+.1f} MB",

@@ -24,6 +24,7 @@ __all__ = [
     "CpuMeter",
     "LvsServer",
     "Nginx",
+    "deploy_site",
     "lvs_command",
     "lvs_env",
     "nginx_binary",
@@ -221,6 +222,24 @@ class LvsServer:
         self.stop()
 
 
+#: The nginx site lvs ships (tests/integration/test_nginx_proxy.py runs it too).
+DEPLOY_SITE = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "lvs.conf"
+
+
+def deploy_site(lvs_port: int, port: int) -> str:
+    """deploy/nginx/lvs.conf listening on loopback ``port``, in front of lvs on ``lvs_port``."""
+    text = DEPLOY_SITE.read_text(encoding="utf-8")
+    for old, new in (
+        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{lvs_port};"),
+        ("listen 80;", f"listen 127.0.0.1:{port};"),
+        ("listen [::]:80;", ""),
+    ):
+        if text.count(old) != 1:
+            raise RuntimeError(f"{DEPLOY_SITE} no longer has {old!r} once")
+        text = text.replace(old, new)
+    return text
+
+
 def nginx_binary() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
     if not found:
@@ -236,13 +255,15 @@ class Nginx:
     """nginx in the foreground on a free loopback port, one worker process, sendfile on.
 
     ``locations`` is the text of ``location`` blocks to put in the server block; ``{q}`` is not
-    interpreted, so callers quote paths with :func:`Nginx.quote`."""
+    interpreted, so callers quote paths with :func:`Nginx.quote`. ``extra_http`` is more text
+    for the http block (another site, such as :func:`deploy_site`)."""
 
     WORKERS = 1
     quote = staticmethod(_quote)
 
-    def __init__(self, locations: str) -> None:
+    def __init__(self, locations: str, extra_http: str = "") -> None:
         self.locations = locations
+        self.extra_http = extra_http
         self.port = free_port()
         self.dir = Path()  # made by start(), removed by stop()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -286,6 +307,7 @@ http {{
         location = /__ready {{ default_type text/plain; return 200 "ok\\n"; }}
 {self.locations}
     }}
+{self.extra_http}
 }}
 """
 

@@ -43,6 +43,7 @@ from lvs.services.cache import SummaryCache
 from lvs.services.rating_writes import RatingWriter
 from lvs.services.writes import WriteGate
 from lvs.settings import Settings
+from lvs.web.accel import FileSender
 from lvs.web.api import MediaApiController
 from lvs.web.assets import AssetManifest, StaticFileSystem
 from lvs.web.auth import LoginController, LoginRequiredMiddleware, PasswordCheck
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "rating_writer": rating_writer,
                 "summary_cache": summary_cache,
                 "stream_paths": StreamPaths(),
+                "files": FileSender(settings),  # lvs or nginx sends the bytes
                 "converter": converter,
                 "sessions": sessions,
                 "limiter": WriteLimiter(settings),

@@ -21,6 +21,8 @@ __all__ = ["Settings", "SettingsError", "setting_docs"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+#: An nginx location prefix for LVS_ACCEL_REDIRECT: nothing nginx would decode or split.
+_ACCEL_PREFIX = re.compile(r"/([A-Za-z0-9._~-]+/)+")
 _HOST = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\]", re.IGNORECASE)
 
 
@@ -179,6 +181,18 @@ class Settings:
             "(empty)",
         ),
     )
+    accel_redirect: str = field(
+        default="",
+        metadata=_doc(
+            "LVS_ACCEL_REDIRECT",
+            "Behind nginx: the prefix of an `internal` location that serves files by their "
+            "absolute path (e.g. `/_lvs_media/`, see deploy/nginx/lvs.conf). Video streams and "
+            "converted segments are then answered, after lvs's own checks, with "
+            "`X-Accel-Redirect: <prefix><path>` and nginx sends the bytes. Only answers to a "
+            "peer in LVS_TRUSTED_PROXIES are redirected; anyone else gets the bytes from lvs.",
+            "(empty: lvs sends the bytes)",
+        ),
+    )
     max_conversions: int = field(
         default_factory=lambda: max(1, (os.cpu_count() or 1) // 2),
         metadata=_doc(
@@ -330,6 +344,18 @@ class Settings:
             raise SettingsError("LVS_CACHE_TTL: must be at least 1 second")
         if not 0.1 <= self.redis_timeout <= 60:
             raise SettingsError("LVS_REDIS_TIMEOUT: must be from 0.1 to 60 seconds")
+        if self.accel_redirect:
+            parts = self.accel_redirect.split("/")
+            if not _ACCEL_PREFIX.fullmatch(self.accel_redirect) or {".", ".."} & set(parts):
+                raise SettingsError(
+                    f"LVS_ACCEL_REDIRECT: {self.accel_redirect!r} is not a location prefix "
+                    "such as /_lvs_media/ (starts and ends with /; letters, digits, . _ - ~)"
+                )
+            if not self.trusted_proxies:
+                raise SettingsError(
+                    "LVS_ACCEL_REDIRECT: set LVS_TRUSTED_PROXIES to the proxy's address too "
+                    "(only answers to it are redirected)"
+                )
         for host in self.allowed_hosts:
             if host != "*" and ("*" in host[2:] or not _HOST.fullmatch(host.removeprefix("*."))):
                 raise SettingsError(

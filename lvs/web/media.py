@@ -26,9 +26,10 @@ from lvs.services.media import MediaService
 from lvs.services.ratings import RatingService
 from lvs.services.tags import TagService
 from lvs.settings import Settings
+from lvs.web.accel import FileSender
 from lvs.web.deps import SERVICES
 from lvs.web.identity import current_user_id
-from lvs.web.ranges import RangeFileResponse, media_type_for
+from lvs.web.ranges import media_type_for
 from lvs.web.views import FavoriteButton, RatingWidget, TagList, WatchView
 
 __all__ = [
@@ -148,7 +149,8 @@ class MediaController(Controller):
             async with request.app.state.sessions() as session:
                 media = await present_media(MediaService(session=session), media_id)
             path = paths.put(media_id, media.path)
-        return RangeFileResponse(path, media_type=media_type_for(path))
+        files: FileSender = request.app.state.files  # behind nginx: X-Accel-Redirect
+        return files(request.scope, path, media_type=media_type_for(path))
 
     @get("/thumbnail", name="thumbnail", include_in_schema=False)
     async def thumbnail(

@@ -19,9 +19,9 @@ from lvs.playback.converter import Converter
 from lvs.playback.hls import playlist
 from lvs.services.media import MediaService
 from lvs.settings import Settings
+from lvs.web.accel import FileSender
 from lvs.web.deps import SERVICES
 from lvs.web.media import conversion_source, playback_plan, present_media
-from lvs.web.ranges import RangeFileResponse
 from lvs.web.views import HLS_TYPE
 
 __all__ = ["PlaybackController"]
@@ -95,7 +95,9 @@ class PlaybackController(Controller):
             path = await converter.segment(source, int(match.group(1)), viewer)
         except IndexError as exc:
             raise NotFoundException("No such segment") from exc
-        return RangeFileResponse(
+        files: FileSender = request.app.state.files  # behind nginx: X-Accel-Redirect
+        return files(
+            request.scope,
             str(path),
             media_type="video/mp2t",
             headers={"cache-control": "private, max-age=86400"},

@@ -36,6 +36,7 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
         "LVS_CACHE_TTL": "60",
         "LVS_REDIS_TIMEOUT": "0.5",
         "LVS_ALLOWED_HOSTS": "TV.local, *.example.org ,videos.example.com.",
+        "LVS_ACCEL_REDIRECT": "/_lvs_media/",
         "LVS_MAX_CONVERSIONS": "3",
         "LVS_TRANSCODE_MAX_HEIGHT": "720",
         "LVS_CONVERSION_CACHE_MB": "250",
@@ -64,6 +65,7 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
     assert (s.max_conversions, s.transcode_max_height) == (3, 720)
     assert (s.conversion_cache_mb, s.video_encoder) == (250, "h264_nvenc")
     assert s.allowed_hosts == ("tv.local", "*.example.org", "videos.example.com")
+    assert s.accel_redirect == "/_lvs_media/"
     assert s.proxy_networks == (
         ipaddress.ip_network("10.0.0.0/8"),
         ipaddress.ip_network("192.168.1.7/32"),
@@ -117,6 +119,11 @@ def test_library_paths_expand_the_home_folder(
         ("LVS_REDIS_TIMEOUT", "0"),
         ("LVS_ALLOWED_HOSTS", "tv.local,evil/path"),
         ("LVS_ALLOWED_HOSTS", "tv.*.local"),
+        ("LVS_ACCEL_REDIRECT", "_lvs_media/"),
+        ("LVS_ACCEL_REDIRECT", "/_lvs_media"),
+        ("LVS_ACCEL_REDIRECT", "/a/../b/"),
+        ("LVS_ACCEL_REDIRECT", "/media files/"),
+        ("LVS_ACCEL_REDIRECT", "/x?y/"),
     ],
 )
 def test_a_bad_value_raises_an_error_naming_its_variable(name: str, value: str) -> None:
@@ -226,3 +233,13 @@ def test_several_workers_need_shared_redis_storage(tmp_path: Path) -> None:
         }
     )
     assert shared.workers == 2
+
+
+def test_accel_redirect_needs_a_trusted_proxy_and_a_plain_prefix() -> None:
+    with pytest.raises(SettingsError, match="LVS_TRUSTED_PROXIES"):
+        Settings.from_env({"LVS_ACCEL_REDIRECT": "/_lvs_media/"})
+    with pytest.raises(SettingsError, match="not a location prefix"):
+        Settings.from_env({"LVS_ACCEL_REDIRECT": "/a/./b/", "LVS_TRUSTED_PROXIES": "127.0.0.1"})
+    s = Settings.from_env({"LVS_ACCEL_REDIRECT": "/_lvs_media/", "LVS_TRUSTED_PROXIES": "::1"})
+    assert s.accel_redirect == "/_lvs_media/"
+    assert Settings.from_env({}).accel_redirect == ""
