@@ -451,14 +451,14 @@ def test_lvs_keys_rate_limits_by_the_real_client_address(stack: dict[str, Any]) 
         assert rate(bob) == 200
 
 
-# -- Caddy: deploy/caddy/Caddyfile, lvs sending the bytes (optional: CI installs only nginx) -----
+# -- Caddy: deploy/caddy/Caddyfile, lvs sending the bytes (CI installs Debian's caddy) -----------
 
 
 @pytest.fixture(scope="module")
 def caddy(stack: dict[str, Any]) -> Iterator[str]:
     binary = shutil.which("caddy")
     if binary is None:
-        pytest.skip("caddy not installed (optional: apt-get install caddy)")
+        require_service("caddy", "caddy not installed (apt-get install caddy)")
     root = Path(tempfile.mkdtemp(prefix="lvs-test-caddy-"))
     settings = replace(stack["settings"], accel_redirect="")  # the Caddyfile's set-up
     lvs = LiveServer(create_app(settings), serve_options(root / "opts"))
