@@ -75,7 +75,7 @@ class WriteLimiter:
             }
         self.storage = storage_from_string(f"async+{storage_uri}", **options)
         self.strategy = MovingWindowRateLimiter(self.storage)
-        self.breaker = Breaker(f"rate limit storage ({namespace})", log)
+        self.breaker = Breaker("rate limit storage", log)
 
     def client(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         peer = connection.client.host if connection.client else None
@@ -90,7 +90,7 @@ class WriteLimiter:
                 return RateLimitDecision(True)
             stats = await self.strategy.get_window_stats(self.item, self.namespace, key)
         except Exception as exc:  # storage unreachable or hung: fail open, loudly
-            self.breaker.failed("hit", exc, "allowing requests")
+            self.breaker.failed(f"{self.namespace} hit", exc, "allowing the request")
             return RateLimitDecision(True)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         return RateLimitDecision(False, retry_after)
