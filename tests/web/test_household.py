@@ -187,6 +187,13 @@ def video_of(page: BeautifulSoup) -> Tag:
     return one(page, "video#player")
 
 
+def source_of(page: BeautifulSoup) -> Tag:
+    """The player's first ``<source>``: the one a browser that plays the file picks."""
+    source = video_of(page).select_one("source")
+    assert source is not None, "the player lists its sources"
+    return source
+
+
 def report(client: TestClient[Litestar], media_id: int, what: str, **extra: str) -> int:
     """A player report (``view`` or ``position``), sent like player.js sends it."""
     page = get_page(client, f"/media/{media_id}")
@@ -674,13 +681,13 @@ def test_position_resumes_with_a_note_and_a_start_over_link(
 ) -> None:
     mid = ids["Long"]
     fresh = get_page(client, f"/media/{mid}")
-    assert video_of(fresh)["src"] == f"/media/{mid}/stream"
+    assert source_of(fresh)["src"] == f"/media/{mid}/stream"
     assert fresh.select_one(".resume-note") is None
 
     assert report(client, mid, "position", seconds="20.25") == 204
 
     page = get_page(client, f"/media/{mid}")
-    src = str(video_of(page)["src"])
+    src = str(source_of(page)["src"])
     assert urlsplit(src).path == f"/media/{mid}/stream"
     assert re.fullmatch(r"t=20\.\d+", urlsplit(src).fragment), src
     assert float(urlsplit(src).fragment[2:]) == pytest.approx(20.25, abs=0.1)
@@ -696,11 +703,11 @@ def test_position_resumes_with_a_note_and_a_start_over_link(
 
     over = get_page(client, str(start_over["href"]))
 
-    assert video_of(over)["src"] == f"/media/{mid}/stream"
+    assert source_of(over)["src"] == f"/media/{mid}/stream"
     assert over.select_one(".resume-note") is None
     assert api_position(client, mid) == pytest.approx(20.25)  # only a new report changes it
     with someone_else(client):
-        assert video_of(get_page(client, f"/media/{mid}"))["src"] == f"/media/{mid}/stream"
+        assert source_of(get_page(client, f"/media/{mid}"))["src"] == f"/media/{mid}/stream"
 
 
 def test_t_in_the_address_overrides_the_saved_position(
@@ -711,7 +718,7 @@ def test_t_in_the_address_overrides_the_saved_position(
 
     page = get_page(client, f"/media/{mid}?t=7")
 
-    assert urlsplit(str(video_of(page)["src"])).fragment == "t=7.0"
+    assert urlsplit(str(source_of(page)["src"])).fragment == "t=7.0"
     assert text(one(page, ".resume-note")).startswith("Starting at 0:07")
     assert client.get(f"/media/{mid}?t=-3").status_code == 400
     assert client.get(f"/media/{mid}?t=abc").status_code == 400
@@ -737,7 +744,7 @@ def test_position_is_forgotten_near_the_end_and_ignored_at_the_start(
 
     assert api_position(client, mid) == kept
     page = get_page(client, f"/media/{mid}")
-    fragment = urlsplit(str(video_of(page)["src"])).fragment
+    fragment = urlsplit(str(source_of(page)["src"])).fragment
     if kept is None:
         assert fragment == ""
         assert page.select_one(".resume-note") is None
@@ -770,7 +777,7 @@ def test_the_end_is_five_percent_of_a_video_at_most_thirty_seconds(
     assert report(client, item["id"], "position", seconds=seconds) == 204
 
     assert api_position(client, item["id"]) == kept
-    src = str(video_of(get_page(client, f"/media/{item['id']}"))["src"])
+    src = str(source_of(get_page(client, f"/media/{item['id']}"))["src"])
     assert (urlsplit(src).fragment != "") == (kept is not None)
 
 
@@ -797,7 +804,7 @@ def test_position_json_twin(client: TestClient[Litestar], ids: dict[str, int]) -
     assert response.status_code == 200
     assert response.json() == {"media_hash": media_hash, "seconds": 12.5}
     assert api_position(client, mid) == 12.5
-    assert urlsplit(str(video_of(get_page(client, f"/media/{mid}"))["src"])).fragment == "t=12.5"
+    assert urlsplit(str(source_of(get_page(client, f"/media/{mid}"))["src"])).fragment == "t=12.5"
     assert api(client, mid)["position"] == 12.5
 
     ended = client.put(f"/api/media/{mid}/position", json={"seconds": LONG_SECONDS})

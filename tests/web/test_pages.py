@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from bs4 import BeautifulSoup, Tag
 from conftest import db_query, html, run_scan
@@ -185,7 +187,10 @@ def test_watch_page_shows_the_player_and_the_facts(
     assert video is not None
     assert video.has_attr("controls") and video.has_attr("playsinline")
     assert video["preload"] == "metadata"
-    assert video["src"] == f"/media/{media_id}/stream"
+    sources = video.select("source")
+    assert [(s["src"], s.get("type")) for s in sources] == [
+        (f"/media/{media_id}/stream", "video/webm" if rel_path.endswith(".webm") else "video/mp4")
+    ], "a file the browser plays as it is: the original only"
     poster = client.get(str(video["poster"]))
     assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
     assert text(page.select_one("h1")) == title
@@ -346,6 +351,56 @@ def test_assets_are_versioned_and_cached_for_a_year(client: TestClient[Litestar]
         cache_control = response.headers["cache-control"]
         assert "immutable" in cache_control
         assert "max-age=31536000" in cache_control
+
+
+def compressed(client: TestClient[Litestar], url: str, encoding: str) -> httpx.Response:
+    """``url`` asked for with ``Accept-Encoding: encoding``, once its compressed copy exists
+    (the first ask starts making it and is answered as it is)."""
+    deadline = time.monotonic() + 20
+    while True:
+        response = client.get(url, headers={"accept-encoding": encoding})
+        if response.headers.get("content-encoding") == encoding or time.monotonic() > deadline:
+            return response
+        time.sleep(0.05)
+
+
+def test_text_assets_are_sent_compressed_to_browsers_that_take_it(
+    client: TestClient[Litestar],
+) -> None:
+    page = html(client.get("/").text)
+    for url in asset_urls(page):
+        plain = client.get(url, headers={"accept-encoding": "identity"})
+        assert plain.status_code == 200
+        assert "content-encoding" not in plain.headers
+        assert "accept-encoding" in plain.headers["vary"].lower()
+        for encoding in ("br", "gzip"):
+            response = compressed(client, url, encoding)
+            assert response.status_code == 200
+            assert response.headers.get("content-encoding") == encoding, url
+            assert "accept-encoding" in response.headers["vary"].lower()
+            assert response.headers["content-type"] == plain.headers["content-type"]
+            assert response.headers["cache-control"] == plain.headers["cache-control"]
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert int(response.headers["content-length"]) < len(plain.content) / 2
+            assert response.content == plain.content  # (httpx decodes it)
+
+            head = client.head(url, headers={"accept-encoding": encoding})
+            assert head.headers["content-encoding"] == encoding
+            assert head.content == b""
+            again = client.get(
+                url,
+                headers={"accept-encoding": encoding, "if-none-match": response.headers["etag"]},
+            )
+            assert again.status_code == 304
+
+        refused = client.get(url, headers={"accept-encoding": "br;q=0, gzip;q=0"})
+        assert "content-encoding" not in refused.headers
+        assert refused.content == plain.content
+        # A range is of the file's own bytes: answered by the static router, never compressed.
+        part = client.get(url, headers={"accept-encoding": "br", "range": "bytes=0-9"})
+        assert part.status_code in {200, 206}
+        assert "content-encoding" not in part.headers
+        assert plain.content.startswith(part.content)
 
 
 @pytest.mark.parametrize("path", ["/", "/media/{id}", "/media/999999"])
