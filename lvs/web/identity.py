@@ -12,6 +12,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import SerializationException
 from litestar.middleware.session.client_side import ClientSideSessionBackend, CookieBackendConfig
+from litestar.types import Message, ScopeSession
 
 __all__ = ["SESSION_KEY", "SessionCookieConfig", "current_user_id", "peek_user_id"]
 
@@ -40,17 +41,47 @@ def current_user_id(connection: ASGIConnection[Any, Any, Any, Any]) -> uuid.UUID
     return user_id
 
 
+_LOADED = "lvs.session_loaded"
+"""Scope key: the session as read from the browser's cookie (serialised), to tell a change."""
+
+
 class _TolerantCookieBackend(ClientSideSessionBackend):
-    """Litestar's encrypted cookie session, but a damaged cookie (cut short, edited, from an
-    old key) is just a new browser: Litestar only forgives some of those, and 500s on others."""
+    """Litestar's encrypted cookie session, with two changes:
+
+    * A damaged cookie (cut short, edited, from an old key) is just a new browser: Litestar
+      only forgives some of those, and 500s on others.
+    * The cookie is sent back only when the session changed. Litestar re-encrypts and re-sends
+      it on every answer; a returning browser that only reads (most requests) now gets no
+      ``Set-Cookie`` at all. A flash message read, a new user id, a login or logout change the
+      session, so they are sent as before. (The cookie's own expiry, ten years, then counts
+      from the last change instead of the last request.)"""
 
     async def load_from_connection(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> dict[str, Any]:
         try:
-            return await super().load_from_connection(connection)
+            data = await super().load_from_connection(connection)
         except (SerializationException, ValueError, KeyError, TypeError):
             return {}
+        if data:  # read from a good cookie: remember it (an empty one may be damaged: cleared)
+            connection.scope[_LOADED] = self.serialize_data(data)  # type: ignore[literal-required]
+        return data
+
+    async def store_in_message(
+        self,
+        scope_session: ScopeSession,
+        message: Message,
+        connection: ASGIConnection[Any, Any, Any, Any],
+    ) -> None:
+        loaded = connection.scope.get(_LOADED)
+        if (
+            loaded is not None
+            and isinstance(scope_session, dict)
+            and scope_session
+            and self.serialize_data(scope_session) == loaded
+        ):
+            return  # the browser already holds exactly this session
+        await super().store_in_message(scope_session, message, connection)
 
 
 @dataclass

@@ -228,6 +228,45 @@ def test_without_javascript_rating_redirects_back_and_shows_it(
     assert rating_rows(scanned) == [(media_hash, 4)]
 
 
+def session_cookies(response: httpx.Response) -> list[str]:
+    return [c for c in response.headers.get_list("set-cookie") if c.startswith("lvs_session=")]
+
+
+def test_the_session_cookie_is_sent_again_only_when_the_session_changes(
+    client: TestClient[Litestar], alpha: tuple[int, str]
+) -> None:
+    media_id, media_hash = alpha
+    assert session_cookies(client.get(f"/media/{media_id}"))  # a new browser gets its id
+    for url in ("/", f"/media/{media_id}", f"/api/ratings/{media_hash}", "/history"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert session_cookies(response) == [], f"{url} re-sent an unchanged session"
+
+    # A rating without JavaScript leaves a flash message in the session: sent; showing it
+    # takes it out again: sent; after that, nothing changes: nothing sent.
+    rated = rate_form(client, widget_of(watch(client, media_id), media_hash), "4", htmx=False)
+    assert rated.status_code == 303
+    assert session_cookies(rated)
+    shown = client.get(rated.headers["location"])
+    assert any("Rated 4" in text(f) for f in html(shown.text).select(".flash"))
+    assert session_cookies(shown)
+    quiet = client.get(rated.headers["location"])
+    assert session_cookies(quiet) == []
+    assert not any("Rated 4" in text(f) for f in html(quiet.text).select(".flash"))
+    # The identity held all along.
+    assert client.get(f"/api/ratings/{media_hash}").json()["user"] == 4
+
+
+def test_a_damaged_session_cookie_is_cleared_or_replaced(
+    client: TestClient[Litestar], alpha: tuple[int, str]
+) -> None:
+    client.cookies = httpx.Cookies({"lvs_session": "not-a-real-session"})
+    response = client.get(f"/media/{alpha[0]}")
+    assert response.status_code == 200
+    cookies = session_cookies(response)
+    assert cookies and not cookies[0].startswith("lvs_session=not-a-real-session")
+
+
 def test_rating_again_changes_your_rating_not_the_count(
     client: TestClient[Litestar], scanned: Settings, alpha: tuple[int, str]
 ) -> None:
