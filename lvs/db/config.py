@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from lvs.db.sqlite_driver import one_trip_dbapi
 from lvs.resources import resource_dir
 from lvs.settings import Settings
 
@@ -68,7 +69,8 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     if settings.is_sqlite:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         pool = {"pool_size": 8, "max_overflow": 8} if pooled else {"poolclass": NullPool}
-        engine = create_async_engine(settings.db_url, **pool)
+        # One trip to aiosqlite's thread per statement (lvs.db.sqlite_driver), not four.
+        engine = create_async_engine(settings.db_url, module=one_trip_dbapi(), **pool)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
     pool = (

@@ -1,0 +1,148 @@
+"""SQLite through aiosqlite, one trip to its thread per statement instead of four.
+
+aiosqlite runs each call on a sqlite3 connection in its own thread, and SQLAlchemy's adapter
+makes four calls per statement: open a cursor, execute, fetch the rows, close the cursor. Each
+is a thread hand-off and a wake-up of the event loop (the GIL changing hands twice), which cost
+more than the statement itself for the small indexed reads of a page: a library page was about
+20 of them. This adapter's cursor does the four on the connection's thread in one call.
+
+It is the same sqlite3 connection and the same SQL in the same order, so transactions, errors
+(still translated by SQLAlchemy's adapter) and results are unchanged. It plugs in through the
+engine's documented ``module=`` argument (see ``lvs.db.config.make_engine``); the two private
+names it relies on (aiosqlite's ``Connection._execute`` and ``_conn``) are pinned by the aiosqlite
+range in pyproject.toml and covered by every test that touches SQLite."""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
+
+__all__ = ["one_trip_dbapi"]
+
+_Outcome = tuple[Any, list[Any], int, int | None, bool]
+
+
+def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool = False) -> _Outcome:
+    """On the connection's thread: the whole statement, rows included."""
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid, conn.in_transaction
+    finally:
+        cursor.close()
+
+
+class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """A buffered cursor whose statement is one call on aiosqlite's thread."""
+
+    __slots__ = ("_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
+        # No aiosqlite cursor is opened here (that was a trip of its own).
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return 1
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        pass
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            return await_(self._trip(operation, () if parameters is None else parameters))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
+        try:
+            return await_(self._trip(operation, seq_of_parameters, many=True))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    async def _trip(self, operation: str, parameters: Any, many: bool = False) -> None:
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        async with self._adapt_connection._execute_mutex:
+            outcome: _Outcome = await connection._execute(  # type: ignore[no-untyped-call]
+                _run, connection._conn, operation, parameters, many
+            )
+        self._description, rows, self._rowcount, self._lastrowid, in_transaction = outcome
+        self._rows = collections.deque(rows)
+        self._adapt_connection._in_transaction = in_transaction  # type: ignore[attr-defined]
+
+    async def _async_soft_close(self) -> None:
+        return  # nothing is open on the other side
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    def nextset(self) -> None:
+        return None
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ("_in_transaction",)
+    _cursor_cls = _OneTripCursor  # type: ignore[assignment]
+
+    def cursor(self, server_side: bool = False) -> Any:
+        if server_side:  # aiosqlite's own cursor: its statements are not seen here
+            self._in_transaction = True
+        return super().cursor(server_side)
+
+    def rollback(self) -> None:
+        # A request that only read (sqlite3 opens a transaction only for writes) has nothing
+        # to roll back: skip the trip. The state is the one its last statement left, read on
+        # the connection's own thread; until a first statement, it is "maybe", so roll back.
+        if getattr(self, "_in_transaction", True):
+            super().rollback()
+            self._in_transaction = False
+
+    def commit(self) -> None:
+        super().commit()
+        self._in_transaction = False
+
+
+class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        return _OneTripConnection(self, adapted._connection)
+
+
+def one_trip_dbapi() -> AsyncAdapt_aiosqlite_dbapi:
+    """The DB-API module to hand ``create_async_engine(..., module=...)`` for SQLite."""
+    return _OneTripDBAPI(aiosqlite, sqlite3)
