@@ -21,11 +21,12 @@ from sqlalchemy import (
     and_,
     false,
     func,
+    literal,
     literal_column,
-    or_,
     select,
     text,
     true,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -313,11 +314,16 @@ class LibraryService:
 
     async def page(self, query: LibraryQuery, user_id: uuid.UUID | None, size: int) -> LibraryPage:
         ids = self._filtered(query, user_id)
+        membership = bool(query.q or query.tag or query.favorites or query.rated == "yes")
         # The same set, found from the filters' own indexes (search hits, a tag's videos, your
         # favorites) instead of by walking media's 100 000-entry listing index: the unary +
-        # keeps SQLite's planner off that index. Cheaper whenever the matches are few.
-        by_matches = self._filtered(query, user_id, present=text("+media.missing = 0"))
-        membership = bool(query.q or query.tag or query.favorites or query.rated == "yes")
+        # keeps SQLite's planner off that index. Cheaper whenever the matches are few (and only
+        # used then: without such a filter there is nothing to find it from).
+        by_matches = (
+            self._filtered(query, user_id, present=text("+media.missing = 0"))
+            if membership
+            else ids
+        )
         if not query.is_filtered:  # kept exact by triggers: no need to count 100 000 rows
             counted = select(LibraryTotals.present).where(LibraryTotals.id == 1)
         elif membership and self._dialect == "sqlite":
@@ -419,7 +425,12 @@ class LibraryService:
         )
 
     async def related(self, media: Media, user_id: uuid.UUID | None, limit: int = 8) -> list[Card]:
-        """Up next: videos sharing tags with this one, then videos from the same folder."""
+        """Up next: videos sharing tags with this one (most shared first), then videos from the
+        same folder, each by title.
+
+        Each kind is its own ``limit``-row pick that an index answers (a tag's videos; the
+        folder's range of ``rel_path``, or the title index for the top folder), so a video in a
+        library of 100 000 costs a few hundred rows, not a pass over every row."""
         folder = str(PurePosixPath(media.rel_path).parent)
         shared_tags = (
             select(MediaTag.media_hash, func.count().label("n"))
@@ -430,24 +441,44 @@ class LibraryService:
                 MediaTag.media_hash != media.media_hash,
             )
             .group_by(MediaTag.media_hash)
-            .subquery()
+            .cte("shared_tags")
         )
-        same_folder = and_(
-            Media.root == media.root,
-            Media.rel_path.like(f"{_like_escape(folder)}/%", escape="\\")
-            if folder != "."
-            else ~Media.rel_path.contains("/"),
+        others = and_(
+            Media.missing.is_(False), Media.id != media.id, Media.media_hash != media.media_hash
         )
+        title = func.lower(Media.title)
+        by_tags = (
+            select(Media.id, shared_tags.c.n.label("n"), title.label("t"))
+            .join(shared_tags, shared_tags.c.media_hash == Media.media_hash)
+            .where(others)
+            .order_by(shared_tags.c.n.desc(), title)
+            .limit(limit)
+            .subquery("by_tags")
+        )
+        if folder == ".":
+            in_folder: Any = ~Media.rel_path.contains("/")
+        elif self._dialect == "sqlite":  # "starts with folder/" as a range of the folder index
+            prefix = folder + "/"
+            in_folder = and_(Media.rel_path >= prefix, Media.rel_path < prefix[:-1] + "0")
+        else:
+            in_folder = Media.rel_path.like(f"{_like_escape(folder)}/%", escape="\\")
+        by_folder = (
+            select(Media.id, literal(0).label("n"), title.label("t"))
+            .where(
+                others,
+                Media.root == media.root,
+                in_folder,
+                Media.media_hash.not_in(select(shared_tags.c.media_hash)),
+            )
+            .order_by(title)
+            .limit(limit)
+            .subquery("by_folder")
+        )
+        picks = union_all(select(by_tags), select(by_folder)).subquery("picks")
         stmt = (
             select(Media)
-            .outerjoin(shared_tags, shared_tags.c.media_hash == Media.media_hash)
-            .where(
-                Media.missing.is_(False),
-                Media.id != media.id,
-                Media.media_hash != media.media_hash,
-                or_(shared_tags.c.n.is_not(None), same_folder),
-            )
-            .order_by(func.coalesce(shared_tags.c.n, 0).desc(), func.lower(Media.title))
+            .join(picks, picks.c.id == Media.id)
+            .order_by(picks.c.n.desc(), picks.c.t)
             .limit(limit)
         )
         related = list((await self.session.scalars(stmt)).all())
