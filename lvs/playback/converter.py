@@ -246,6 +246,7 @@ class Converter:
         self._queue: list[_Task] = []
         self._inflight: dict[tuple[str, int], _Task] = {}
         self._running = 0
+        self._demanded = 0  # running tasks that somebody is waiting for
         self._seq = itertools.count()
         self._wanted: dict[str, int] = {}  # conversion key -> last segment index asked for
         self._viewing: dict[str, str] = {}  # viewer -> conversion key they last asked for
@@ -413,6 +414,10 @@ class Converter:
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
         while self._queue and self._running < self.processes:
+            if self._queue[0].priority[0] > 0 and self._demanded:
+                # Look-ahead waits while somebody waits for a segment: the encoder of the one
+                # being waited for gets every core (first picture and seeks come twice as fast).
+                break
             task = heapq.heappop(self._queue)
             if task.cancelled or self._stale(task):
                 self._inflight.pop(task.key, None)
@@ -420,6 +425,7 @@ class Converter:
                     task.future.cancel()
                 continue
             self._running += 1
+            self._demanded += task.priority[0] == 0
             try:
                 running = loop.run_in_executor(self._executor(), write_segment, task.spec)
             except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh
@@ -436,6 +442,7 @@ class Converter:
 
     def _finished(self, task: _Task, done: asyncio.Future[int]) -> None:
         self._running -= 1
+        self._demanded -= task.priority[0] == 0
         self._inflight.pop(task.key, None)
         if done.cancelled():
             if not task.future.done():

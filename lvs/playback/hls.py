@@ -21,9 +21,10 @@ __all__ = [
     "playlist",
 ]
 
-#: Segment length of a remux (at least; cut at the source's keyframes): copying is cheap, so a
-#: segment is ready in a fraction of a second whatever its length.
-SEGMENT_SECONDS = 4.0
+#: Segment length of a remux (at least; cut at the source's keyframes). Copying the picture is
+#: nearly free; converting the sound to AAC is what a segment costs (about 30 ms per second of
+#: stereo), so a short segment is what makes the first picture and a seek quick.
+SEGMENT_SECONDS = 2.0
 #: Segment length of a transcode: the first picture and a seek wait for one whole segment to
 #: be encoded (1080p H.264 runs at about twice real time on two cores), so short; long enough
 #: that a segment's fixed costs (open, seek back to a keyframe, encoder start) stay small.
