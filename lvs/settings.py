@@ -197,9 +197,10 @@ class Settings:
         default_factory=lambda: max(1, (os.cpu_count() or 1) // 2),
         metadata=_doc(
             "LVS_MAX_CONVERSIONS",
-            "Videos converted for browsers that cannot play them as they are (HEVC, AVI, "
-            "MPEG-2, AC-3 ...) at once, across all workers; one more viewer gets a friendly "
-            '"busy, try again" (503 + Retry-After). Converting takes a core or two each.',
+            "Viewers (client addresses) that videos are converted for at once, across all "
+            "workers, where the browser cannot play a file as it is (HEVC, AVI, MPEG-2, AC-3 "
+            '...); one more gets a friendly "busy, try again" (503 + Retry-After). Each '
+            "conversion takes a core or two.",
             "half the CPU cores (at least 1)",
         ),
     )
