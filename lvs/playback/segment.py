@@ -388,12 +388,32 @@ class _Segmenter:
 
     def run(self) -> None:
         self._open_outputs()
-        for back in _SEEK_BACK:
-            if self._seek_and_go(back):
-                break
-        else:
-            raise SegmentError("could not find the segment's start in the file")
-        self._flush()
+        try:
+            for back in _SEEK_BACK:
+                if self._seek_and_go(back):
+                    break
+            else:
+                raise SegmentError("could not find the segment's start in the file")
+            self._flush()
+        finally:
+            if self._reopened is not None:
+                self._reopened.close()
+
+    _reopened: Any = None
+
+    def _rewind(self) -> None:
+        """Read again from the start of the file, for a container that cannot seek: the
+        frames before the cut are decoded and dropped as after any seek."""
+        if self._reopened is not None:
+            self._reopened.close()
+        self._reopened = av.open(
+            self.spec.source, mode="r", options=OPEN_OPTIONS, timeout=OPEN_TIMEOUT
+        )
+        self.src = self._reopened
+        self.vin = self.src.streams.video[0]
+        self.ain = self.src.streams.audio[0] if self.src.streams.audio else None
+        if self.spec.mode == "transcode":
+            self.vin.thread_type = "AUTO"
 
     def _display_rotation(self) -> int:
         for packet in self.src.demux(self.vin):
@@ -406,7 +426,10 @@ class _Segmenter:
         """Seek to a keyframe at or before the cut (``back`` seconds earlier still) and make the
         segment. False when the container's seek landed after the cut (imprecise seek)."""
         target = max(0.0, self.abs_start - back - 0.001)
-        self.src.seek(int(target / self.vin.time_base), stream=self.vin, backward=True)
+        try:
+            self.src.seek(int(target / self.vin.time_base), stream=self.vin, backward=True)
+        except (av.error.FFmpegError, OSError):  # cannot seek (FLV without an index)
+            self._rewind()
         for codec in (self.vin.codec_context, self.ain.codec_context if self.ain else None):
             if codec is not None:
                 with contextlib.suppress(Exception):

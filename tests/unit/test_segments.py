@@ -380,3 +380,46 @@ def test_two_processes_asking_at_once_make_one_file(clips: dict[str, Path], tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["00001.ts", "00001.ts.lock"]
     read = read_segment(Path(spec.out))
     assert len(read.frames) == 4 * FPS  # [4 s, 8 s)
+
+
+# -- a file that cannot seek ---------------------------------------------------------------------
+
+
+def _flv_without_index(path: Path, seconds: int = 8, fps: int = 25) -> Path:
+    """An old web download: Sorenson Spark + MP3 in FLV, where FFmpeg cannot seek to the
+    start (the first segment's cut lies before the first keyframe it knows of)."""
+    with av.open(str(path), "w", format="flv") as c:
+        v = c.add_stream("flv", rate=fps)
+        v.width, v.height, v.pix_fmt = 320, 240, "yuv420p"
+        v.codec_context.gop_size = 12
+        a = c.add_stream("libmp3lame", rate=44100, layout="mono")
+        for i in range(seconds * fps):
+            frame = av.VideoFrame(320, 240, "yuv420p")
+            for n, plane in enumerate(frame.planes):
+                plane.update(bytes([(i * 7 + n * 50) % 256]) * plane.buffer_size)
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            c.mux(v.encode(frame))
+        c.mux(v.encode(None))
+        for n in range(0, seconds * 44100, 1152):
+            tone = [int(5000 * math.sin(2 * math.pi * 440 * (n + k) / 44100)) for k in range(1152)]
+            chunk = av.AudioFrame(format="s16", layout="mono", samples=1152)
+            chunk.planes[0].update(b"".join(t.to_bytes(2, "little", signed=True) for t in tone))
+            chunk.sample_rate, chunk.pts, chunk.time_base = 44100, n, Fraction(1, 44100)
+            c.mux(a.encode(chunk))
+        c.mux(a.encode(None))
+    return path
+
+
+def test_a_file_that_cannot_seek_is_read_from_the_start(tmp_path: Path) -> None:
+    src = _flv_without_index(tmp_path / "download.flv")
+    with av.open(str(src)) as c, pytest.raises((av.error.FFmpegError, OSError)):
+        # its first picture is shown at 25 ms: FFmpeg finds no keyframe to seek back to at 0
+        c.seek(0, stream=c.streams.video[0], backward=True)
+
+    made = make_all(src, "transcode", tmp_path / "out")
+
+    assert len(made.segments) == 4
+    for read, segment in zip(made.reads, made.segments, strict=True):
+        assert read.video_codec == "h264"
+        assert read.first_frame_key
+        assert len(read.frames) == pytest.approx(segment.duration * 25, abs=1)
