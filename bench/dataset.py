@@ -129,7 +129,6 @@ def synthetic_media(count: int, root: str, seed: int = 1) -> list[dict[str, Any]
                 "has_thumbnail": 1,
                 "thumbnail_error": None,
                 "missing": 0,
-                "seen_at": None,
                 "created_at": created,
                 "updated_at": created,
             }

@@ -84,7 +84,6 @@ class Media(BigIntAuditBase):
     has_thumbnail: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     thumbnail_error: Mapped[str | None] = mapped_column(String(512), default=None)
     missing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    seen_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     # Copies of this fingerprint's household figures (``media_stats``), kept in step by database
     # triggers (migration 0004) so that sorting 100 000 videos by them is an index walk.
     rating_avg: Mapped[float | None] = mapped_column(Float, default=None)
@@ -171,13 +170,10 @@ class Position(BigIntAuditBase):
 
 class MediaStats(BigIntAuditBase):
     """Household aggregates per fingerprint, kept up to date by the services that write ratings
-    and views, so the library can sort 100 000 videos by rating or views with an index."""
+    and views. Database triggers copy them onto ``media`` (migration 0004), whose indexes the
+    library sorts by; this table needs none of its own."""
 
     __tablename__ = "media_stats"
-    __table_args__ = (
-        Index("ix_media_stats_rating", "rating_avg"),
-        Index("ix_media_stats_views", "view_count"),
-    )
 
     media_hash: Mapped[str] = mapped_column(String(16), unique=True)
     rating_sum: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

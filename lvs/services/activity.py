@@ -168,6 +168,3 @@ class ActivityService:
 
         await run_write(self.session, self.gate, work)
         return keep
-
-    async def clear_position(self, user_id: uuid.UUID, media_hash: str) -> None:
-        await self.save_position(user_id, media_hash, 0.0, None)

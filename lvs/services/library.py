@@ -10,7 +10,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -171,7 +171,6 @@ class LibraryPage:
     number: int
     size: int
     total: int
-    tags: list[str] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
