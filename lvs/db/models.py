@@ -4,7 +4,7 @@ follows a video through renames and moves; ``media`` rows are keyed by path."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from advanced_alchemy.base import BigIntAuditBase, UUIDAuditBase
 from advanced_alchemy.base import DefaultBase as Base
@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -35,6 +36,7 @@ __all__ = [
     "MediaTag",
     "Position",
     "Rating",
+    "ScanStatus",
     "SkippedFile",
     "Tag",
     "User",
@@ -53,6 +55,8 @@ class Media(BigIntAuditBase):
         Index("ix_media_by_duration", "missing", "duration", "id"),
         Index("ix_media_by_title", "missing", func.lower(text("title")), "id"),
         Index("ix_media_by_folder", "missing", "rel_path"),
+        Index("ix_media_by_show", "missing", "show_key", "season", "episode", "id"),
+        Index("ix_media_by_top_folder", "missing", "top_folder", "rel_path"),
     )
 
     path: Mapped[str] = mapped_column(String(4096), unique=True)
@@ -89,6 +93,18 @@ class Media(BigIntAuditBase):
     rating_avg: Mapped[float | None] = mapped_column(Float, default=None)
     rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     view_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the path says (lvs.library.titles), parsed at scan time: the show, season and
+    # episode of an episode (``show_key`` groups spellings of one show and is its URL), a year,
+    # a date in the name, and the top-level folder (a collection; None for a file at the top).
+    # ``title_version`` 0: not parsed yet (the next scan parses it, from the path alone).
+    show_title: Mapped[str | None] = mapped_column(String(256), default=None)
+    show_key: Mapped[str | None] = mapped_column(String(256), default=None)
+    season: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    episode: Mapped[int | None] = mapped_column(Integer, default=None)
+    year: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    dated_on: Mapped[date | None] = mapped_column(Date, default=None)
+    top_folder: Mapped[str | None] = mapped_column(String(1024), default=None)
+    title_version: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
 
 class SkippedFile(BigIntAuditBase):
@@ -204,3 +220,18 @@ class AuthSession(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     password_tag: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class ScanStatus(Base):
+    """One row: the scan now running (or the last one), kept up to date by the scanning
+    process so that every web worker can show that a scan runs and how far it got."""
+
+    __tablename__ = "scan_status"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    files_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    files_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
