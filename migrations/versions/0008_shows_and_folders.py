@@ -41,9 +41,7 @@ def upgrade() -> None:
     # the triggers on ``media`` that migration 0004 made.
     for column in _columns():
         op.add_column("media", column)
-    op.create_index(
-        "ix_media_by_show", "media", ["missing", "show_key", "season", "episode", "id"]
-    )
+    op.create_index("ix_media_by_show", "media", ["missing", "show_key", "season", "episode", "id"])
     op.create_index("ix_media_by_top_folder", "media", ["missing", "top_folder", "rel_path"])
     op.create_table(
         "scan_status",
