@@ -231,6 +231,45 @@ class Settings:
             "`libx264`",
         ),
     )
+    watch: bool = field(
+        default=True,
+        metadata=_doc(
+            "LVS_WATCH",
+            "`lvs serve` watches the library folders and indexes new, changed, moved and "
+            "deleted videos on its own (one process does, however many workers). `0` turns "
+            "watching off (the library then changes only with `lvs scan` or a restart).",
+            "`1`",
+        ),
+    )
+    watch_settle_seconds: float = field(
+        default=5.0,
+        metadata=_doc(
+            "LVS_WATCH_SETTLE_SECONDS",
+            "A new or changed file is indexed once its size and modification time have not "
+            "changed for this many seconds (so a file still being copied is not indexed "
+            "half-way).",
+            "`5`",
+        ),
+    )
+    rescan_minutes: int = field(
+        default=30,
+        metadata=_doc(
+            "LVS_RESCAN_MINUTES",
+            "Minutes between incremental rescans of the library while serving, for changes "
+            "no event reports (network mounts such as SMB and NFS send none). `0`: off.",
+            "`30`",
+        ),
+    )
+    jobs_url: str | None = field(
+        default=None,
+        metadata=_doc(
+            "LVS_JOBS_URL",
+            "Redis for background jobs (scrub previews): a `redis://` URL makes runners on "
+            "several machines take turns, never running one job twice at once. Unset: "
+            "LVS_CACHE_URL when that is set, else jobs run in the serving machine only.",
+            "(unset: LVS_CACHE_URL)",
+        ),
+    )
     log_level: str = field(
         default="info",
         metadata=_doc("LVS_LOG_LEVEL", "debug, info, warning or error.", "`info`"),
@@ -259,6 +298,14 @@ class Settings:
     @property
     def conversions_dir(self) -> Path:
         return self.data_dir / "conversions"
+
+    @property
+    def previews_dir(self) -> Path:
+        return self.data_dir / "previews"
+
+    @property
+    def jobs_redis_url(self) -> str | None:
+        return self.jobs_url or self.cache_url
 
     @property
     def demo_dir(self) -> Path:
@@ -341,6 +388,12 @@ class Settings:
                 f"LVS_VIDEO_ENCODER: {self.video_encoder!r} is not one of "
                 + ", ".join(sorted(VIDEO_ENCODERS))
             )
+        if not 0.5 <= self.watch_settle_seconds <= 3600:
+            raise SettingsError("LVS_WATCH_SETTLE_SECONDS: must be from 0.5 to 3600 seconds")
+        if not 0 <= self.rescan_minutes <= 10080:
+            raise SettingsError("LVS_RESCAN_MINUTES: must be from 0 (off) to 10080 (a week)")
+        if self.jobs_url and not self.jobs_url.startswith(("redis://", "rediss://")):
+            raise SettingsError(f"LVS_JOBS_URL: {self.jobs_url!r} must be a redis:// URL")
         if self.cache_ttl < 1:
             raise SettingsError("LVS_CACHE_TTL: must be at least 1 second")
         if not 0.1 <= self.redis_timeout <= 60:
@@ -401,9 +454,12 @@ def _parse(attr: str, env_name: str, raw: str) -> Any:
             "max_conversions",
             "transcode_max_height",
             "conversion_cache_mb",
+            "rescan_minutes",
         }:
             return int(raw)
-        if attr == "redis_timeout":
+        if attr == "watch":
+            return _parse_bool(raw)
+        if attr in {"redis_timeout", "watch_settle_seconds"}:
             return float(raw)
         if attr == "allowed_hosts":
             return tuple(h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip())
@@ -414,6 +470,15 @@ def _parse(attr: str, env_name: str, raw: str) -> Any:
     except ValueError as exc:
         raise SettingsError(f"{env_name}: {raw!r} is not valid: {exc}") from exc
     return raw
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
 
 
 def parse_networks(raw: str) -> tuple[IPNetwork, ...]:

@@ -42,6 +42,10 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
         "LVS_CONVERSION_CACHE_MB": "250",
         "LVS_VIDEO_ENCODER": "h264_nvenc",
         "LVS_LOG_LEVEL": "DEBUG",
+        "LVS_WATCH": "off",
+        "LVS_WATCH_SETTLE_SECONDS": "2.5",
+        "LVS_RESCAN_MINUTES": "0",
+        "LVS_JOBS_URL": "redis://jobs:6379/2",
     }
     # A new setting must be added here too, so its parsing is tested.
     assert set(env) == {doc["env"] for doc in setting_docs()}
@@ -66,6 +70,8 @@ def test_from_env_parses_every_setting(tmp_path: Path) -> None:
     assert (s.conversion_cache_mb, s.video_encoder) == (250, "h264_nvenc")
     assert s.allowed_hosts == ("tv.local", "*.example.org", "videos.example.com")
     assert s.accel_redirect == "/_lvs_media/"
+    assert (s.watch, s.watch_settle_seconds, s.rescan_minutes) == (False, 2.5, 0)
+    assert s.jobs_url == s.jobs_redis_url == "redis://jobs:6379/2"
     assert s.proxy_networks == (
         ipaddress.ip_network("10.0.0.0/8"),
         ipaddress.ip_network("192.168.1.7/32"),
@@ -116,6 +122,10 @@ def test_library_paths_expand_the_home_folder(
         ("LVS_TRUSTED_PROXIES", "10.0.0.0/8,my-proxy"),
         ("LVS_TRUSTED_PROXIES", "10.0.0.0/33"),
         ("LVS_REDIS_TIMEOUT", "soon"),
+        ("LVS_WATCH", "maybe"),
+        ("LVS_WATCH_SETTLE_SECONDS", "0"),
+        ("LVS_RESCAN_MINUTES", "-5"),
+        ("LVS_JOBS_URL", "amqp://queue"),
         ("LVS_REDIS_TIMEOUT", "0"),
         ("LVS_ALLOWED_HOSTS", "tv.local,evil/path"),
         ("LVS_ALLOWED_HOSTS", "tv.*.local"),
