@@ -55,6 +55,7 @@ from lvs.web.inputs import QueryTextMiddleware
 from lvs.web.library import LibraryController
 from lvs.web.media import MediaController, StreamPaths
 from lvs.web.playback import PlaybackController
+from lvs.web.previews import PreviewController, previews_link
 from lvs.web.ratelimit import WriteLimiter
 from lvs.web.ratings import RatingApiController, RatingController
 from lvs.web.security import BodyLimitMiddleware, add_security_headers
@@ -65,6 +66,7 @@ __all__ = ["create_app", "create_app_from_env"]
 BINARY_PATHS = [
     r"^/media/\d+/stream",
     r"^/media/\d+/thumbnail",
+    r"^/media/\d+/previews\.jpg",
     r"^/media/\d+/hls/[^/]+/",
     r"^/media/\d+/hls/progressive\.mp4",
     r"^/static/",
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             LibraryController,
             MediaController,
             PlaybackController,
+            PreviewController,
             RatingController,
             RatingApiController,
             FavoriteController,
@@ -217,6 +220,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     env = engine.engine
     env.globals["asset"] = manifest.url
     env.globals["app_version"] = __version__
+    env.globals["previews_url"] = lambda media: previews_link(settings, media)
     env.filters["duration"] = format_duration
     env.filters["filesize"] = format_size
     env.filters["ago"] = format_ago
