@@ -16,19 +16,20 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lvs.db.models import Media, SkippedFile
+from lvs.db.models import Media, ScanStatus, SkippedFile
 from lvs.library.oshash import oshash
 from lvs.library.probe import PROBE_VERSION, ProbeError, ProbeResult, probe
 from lvs.library.thumbnails import ThumbnailError, make_thumbnail, thumbnail_path
+from lvs.library.titles import TITLES_VERSION, parse_path, top_folder
 from lvs.library.walk import FoundFile, walk_videos
 
-__all__ = ["ScanReport", "Scanner", "title_from_path"]
+__all__ = ["ScanReport", "Scanner", "parsed_values", "title_from_path"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class ScanReport:
     missing_roots: list[str] = field(default_factory=list)
     thumbnails: int = 0
     thumbnail_failures: list[tuple[str, str]] = field(default_factory=list)
+    reparsed: int = 0  # rows whose titles were parsed again (a newer parser), files not read
 
     @property
     def total(self) -> int:
@@ -60,6 +62,47 @@ class ScanReport:
             f"{self.updated} updated, {self.moved} moved, {len(self.skipped)} skipped, "
             f"{self.missing} missing"
         )
+
+
+class _StatusWriter:
+    """Keeps the ``scan_status`` row up to date (and passes progress on), so the web workers
+    can say that a scan runs and how far it got. At most one write every few seconds."""
+
+    EVERY = 2.0  # seconds between progress writes
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], progress: ProgressFn | None
+    ) -> None:
+        self._sessions = sessions
+        self._progress = progress
+        self._last = 0.0
+
+    async def _write(self, **values: Any) -> None:
+        values["heartbeat_at"] = datetime.now(UTC)
+        try:
+            async with self._sessions() as session:
+                await session.execute(update(ScanStatus).where(ScanStatus.id == 1).values(**values))
+                await session.commit()
+        except Exception:  # a busy database must not stop the scan itself
+            log.warning("could not record the scan's progress", exc_info=True)
+
+    async def started(self) -> None:
+        now = datetime.now(UTC)
+        await self._write(started_at=now, finished_at=None, files_found=0, files_done=0)
+
+    async def finished(self) -> None:
+        await self._write(finished_at=datetime.now(UTC))
+
+    async def __call__(self, phase: str, done: int, total: int) -> None:
+        if self._progress:
+            self._progress(phase, done, total)
+        now = asyncio.get_running_loop().time()
+        if now - self._last >= self.EVERY or (phase == "index" and done == total):
+            self._last = now
+            if phase == "index":
+                await self._write(files_found=total, files_done=done)
+            else:  # thumbnails: still alive
+                await self._write()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +117,22 @@ def title_from_path(path: Path) -> str:
     """A readable title from a file name: ``My_Holiday.2019.mp4`` -> ``My Holiday.2019``."""
     title = path.stem.replace("_", " ").strip()
     return " ".join(title.split()) or path.name
+
+
+def parsed_values(rel_path: str) -> dict[str, Any]:
+    """The columns that the path alone gives (show, season, episode, year, date, top folder)."""
+    posix = PurePath(rel_path).as_posix()
+    parsed = parse_path(posix)
+    return {
+        "show_title": parsed.show[:256] if parsed.show else None,
+        "show_key": parsed.show_key or None,
+        "season": parsed.season,
+        "episode": parsed.episode,
+        "year": parsed.year,
+        "dated_on": parsed.dated_on,
+        "top_folder": top_folder(posix),
+        "title_version": TITLES_VERSION,
+    }
 
 
 def _analyse(found: FoundFile) -> _Analysed:
@@ -93,10 +152,11 @@ def _analyse(found: FoundFile) -> _Analysed:
 def _media_values(a: _Analysed) -> dict[str, Any]:
     assert a.info is not None and a.media_hash is not None
     found, info = a.found, a.info
+    rel_path = str(found.path.relative_to(found.root))
     return {
         "path": str(found.path),
         "root": str(found.root),
-        "rel_path": str(found.path.relative_to(found.root)),
+        "rel_path": rel_path,
         "title": title_from_path(found.path),
         "media_hash": a.media_hash,
         "size": found.size,
@@ -119,6 +179,7 @@ def _media_values(a: _Analysed) -> dict[str, Any]:
         "audio_sample_rate": info.audio_sample_rate,
         "probe_version": PROBE_VERSION,
         "missing": False,
+        **parsed_values(rel_path),
     }
 
 
@@ -151,14 +212,44 @@ class Scanner:
             else:
                 report.missing_roots.append(str(root))
         loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="lvs-scan") as pool:
-            found = await loop.run_in_executor(pool, lambda: list(walk_videos(resolved)))
-            await self._index(found, report, pool, progress)
-            if report.new or report.updated or report.moved or report.missing:
-                await self.analyze()
-            if thumbnails:
-                await self.make_thumbnails(report, pool, progress)
+        status = _StatusWriter(self._sessions, progress)
+        await status.started()
+        try:
+            with ThreadPoolExecutor(self._workers, thread_name_prefix="lvs-scan") as pool:
+                found = await loop.run_in_executor(pool, lambda: list(walk_videos(resolved)))
+                await self._index(found, report, pool, status)
+                await self.parse_titles(report)
+                if report.new or report.updated or report.moved or report.missing:
+                    await self.analyze()
+                if thumbnails:
+                    await self.make_thumbnails(report, pool, status)
+        finally:
+            await asyncio.shield(status.finished())
         return report
+
+    async def parse_titles(self, report: ScanReport | None = None) -> int:
+        """Fill in what the path says for rows parsed by an older parser (or none): from
+        ``rel_path`` alone, without reading a file. Returns how many rows it updated."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Media.id, Media.rel_path).where(Media.title_version < TITLES_VERSION)
+                )
+            ).all()
+        for start in range(0, len(rows), BATCH * 10):
+            async with self._sessions() as session:
+                # The ORM's bulk UPDATE by primary key: one executemany per batch.
+                await session.execute(
+                    update(Media),
+                    [
+                        {"id": r.id, **parsed_values(r.rel_path)}
+                        for r in rows[start : start + BATCH * 10]
+                    ],
+                )
+                await session.commit()
+        if report is not None:
+            report.reparsed = len(rows)
+        return len(rows)
 
     async def analyze(self) -> None:
         """Refresh the query planner's statistics after the library changed: without them
@@ -172,7 +263,7 @@ class Scanner:
         found: list[FoundFile],
         report: ScanReport,
         pool: ThreadPoolExecutor,
-        progress: ProgressFn | None,
+        status: _StatusWriter,
     ) -> None:
         async with self._sessions() as session:
             known = {
@@ -235,8 +326,7 @@ class Scanner:
 
         total = len(found)
         done = total - len(to_analyse)
-        if progress:
-            progress("index", done, total)
+        await status("index", done, total)
         if unmissing:
             async with self._sessions() as session:
                 await session.execute(
@@ -252,8 +342,7 @@ class Scanner:
             )
             await self._write_batch(results, known, gone_by_hash, report)
             done += len(chunk)
-            if progress:
-                progress("index", done, total)
+            await status("index", done, total)
 
         still_gone = [i for ids in gone_by_hash.values() for i in ids]
         if still_gone:
@@ -331,7 +420,7 @@ class Scanner:
         self,
         report: ScanReport,
         pool: ThreadPoolExecutor,
-        progress: ProgressFn | None = None,
+        progress: ProgressFn | _StatusWriter | None = None,
     ) -> None:
         """Thumbnails for present videos that have none yet (one per fingerprint)."""
         async with self._sessions() as session:
@@ -369,7 +458,9 @@ class Scanner:
                         values = {"thumbnail_error": error[:512]}
                     await session.execute(update(Media).where(Media.id == r.id).values(**values))
                 await session.commit()
-            if progress:
+            if isinstance(progress, _StatusWriter):
+                await progress("thumbnails", min(start + 8, total), total)
+            elif progress:
                 progress("thumbnails", min(start + 8, total), total)
 
     def _thumbnail(self, src: Path, media_hash: str, duration: float | None) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import db_query, run_scan
+from conftest import db_execute, db_query, run_scan
 from PIL import Image
 from sqlalchemy import select
 
@@ -121,6 +121,53 @@ def test_rescan_does_not_read_unchanged_files(
     assert probes.calls == [new_clip]
     assert hashes.calls == [new_clip]
     assert thumbs.calls == [new_clip]
+
+
+def test_scan_stores_what_the_path_says_and_a_rescan_fills_in_older_rows_without_reading(
+    settings: Settings, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    episode = library / "The Garden Detectives" / "Season 2" / "03 - The Hedge.mp4"
+    episode.parent.mkdir(parents=True)
+    shutil.copy(library / "Alpha.mp4", episode)
+    run_scan(settings, thumbnails=False)
+    fields = ("show_title", "show_key", "season", "episode", "top_folder", "title_version")
+    parsed = {k: tuple(v[f] for f in fields) for k, v in media_rows(settings).items()}
+    expected = {
+        "Alpha.mp4": (None, None, None, None, None, 1),
+        "Bravo.webm": (None, None, None, None, None, 1),
+        "sub/Charlie.mp4": (None, None, None, None, "sub", 1),
+        "The Garden Detectives/Season 2/03 - The Hedge.mp4": (
+            "The Garden Detectives",
+            "the-garden-detectives",
+            2,
+            3,
+            "The Garden Detectives",
+            1,
+        ),
+    }
+    assert parsed == expected
+    (started, finished, found, done) = db_query(
+        settings,
+        "SELECT started_at, finished_at, files_found, files_done FROM scan_status WHERE id = 1",
+    )[0]
+    assert started is not None and finished is not None and (found, done) == (4, 4)
+
+    # Rows indexed before titles were parsed (or by an older parser): a rescan parses them
+    # from their paths, without opening a single file.
+    db_execute(
+        settings,
+        "UPDATE media SET show_title = NULL, show_key = NULL, season = NULL, episode = NULL,"
+        " top_folder = NULL, title_version = 0",
+    )
+    probes = CallCounter(monkeypatch, "probe")
+    hashes = CallCounter(monkeypatch, "oshash")
+
+    report = run_scan(settings, thumbnails=False)
+
+    assert (report.unchanged, report.reparsed) == (4, 4)
+    assert probes.calls == [] and hashes.calls == []
+    again = {k: tuple(v[f] for f in fields) for k, v in media_rows(settings).items()}
+    assert again == expected
 
 
 def test_renamed_file_keeps_its_hash_and_its_row(settings: Settings, library: Path) -> None:
