@@ -41,6 +41,7 @@ __all__ = [
     "Cue",
     "SpriteError",
     "SpriteSheet",
+    "failure_path",
     "frame_times",
     "make_previews",
     "preview_paths",
@@ -103,6 +104,12 @@ def preview_paths(previews_dir: Path, media_hash: str) -> tuple[Path, Path]:
     """``(sprite.jpg, index.vtt)`` for this fingerprint, sharded like thumbnails."""
     base = thumbnail_path(previews_dir, media_hash)  # validates the hash
     return base, base.with_suffix(".vtt")
+
+
+def failure_path(previews_dir: Path, media_hash: str) -> Path:
+    """Where the reason previews cannot be made for this fingerprint is kept (so a damaged
+    file is not tried again on every rescan; a changed file has a new fingerprint)."""
+    return preview_paths(previews_dir, media_hash)[0].with_suffix(".err")
 
 
 def previews_ready(previews_dir: Path, media_hash: str) -> bool:

@@ -50,6 +50,7 @@ class ScanReport:
     missing_roots: list[str] = field(default_factory=list)
     thumbnails: int = 0
     thumbnail_failures: list[tuple[str, str]] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # still changing: left for a later pass
     reparsed: int = 0  # rows whose titles were parsed again (a newer parser), files not read
 
     @property
@@ -203,7 +204,10 @@ class Scanner:
         *,
         progress: ProgressFn | None = None,
         thumbnails: bool = True,
+        hold: Callable[[FoundFile], bool] | None = None,
     ) -> ScanReport:
+        """Index every video below ``roots``. ``hold(file)`` True leaves that file as it is for
+        this pass: not read, not marked missing (the watcher holds files still being copied)."""
         report = ScanReport()
         resolved: list[Path] = []
         for root in roots:
@@ -217,6 +221,10 @@ class Scanner:
         try:
             with ThreadPoolExecutor(self._workers, thread_name_prefix="lvs-scan") as pool:
                 found = await loop.run_in_executor(pool, lambda: list(walk_videos(resolved)))
+                if hold is not None:
+                    report.held = [str(f.path) for f in found if hold(f)]
+                    held = set(report.held)
+                    found = [f for f in found if str(f.path) not in held]
                 await self._index(found, report, pool, status)
                 await self.parse_titles(report)
                 if report.new or report.updated or report.moved or report.missing:
@@ -296,7 +304,7 @@ class Scanner:
                 ).all()
             }
 
-        found_paths = {str(f.path) for f in found}
+        found_paths = {str(f.path) for f in found}.union(report.held)
         # Rows whose file is gone: candidates for a move (same fingerprint at a new path).
         gone_by_hash: dict[str, list[int]] = {}
         for path, row in known.items():
