@@ -20,7 +20,7 @@ from lvs.services.tags import TagService
 from lvs.settings import Settings
 from lvs.web.deps import SERVICES
 from lvs.web.identity import current_user_id, peek_user_id
-from lvs.web.query import provide_library_query
+from lvs.web.query import canonical_url, provide_library_query
 from lvs.web.views import HistoryView, LibraryView, TagsView
 
 __all__ = ["LibraryController"]
@@ -36,7 +36,9 @@ class LibraryController(Controller):
         library: LibraryService,
         settings: Settings,
         lq: LibraryQuery,
-    ) -> Template:
+    ) -> Template | Redirect:
+        if (canonical := canonical_url(request, lq)) is not None:  # no ?q=&sort=&... in URLs
+            return Redirect(path=canonical, status_code=HTTP_302_FOUND)
         result = await library.page(lq, current_user_id(request), settings.page_size)
         view = LibraryView(page=result, sorts=SORTS, resolutions=RESOLUTIONS)
         if request.htmx and request.htmx.target == "library-grid":

@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 from litestar import Request
 from litestar.exceptions import ValidationException
 
 from lvs.services.library import RESOLUTIONS, SORTS, LibraryQuery, SortKey, default_desc
 
-__all__ = ["parse_library_query", "provide_library_query"]
+__all__ = ["canonical_url", "parse_library_query", "provide_library_query"]
 
 _SORT = re.compile(r"^(?P<key>[a-z]+)(?:-(?P<dir>asc|desc))?$")
 
@@ -82,3 +83,20 @@ def parse_library_query(params: Mapping[str, str]) -> LibraryQuery:
 
 def provide_library_query(request: Request[Any, Any, Any]) -> LibraryQuery:
     return parse_library_query({k: v[-1] for k, v in request.query_params.dict().items() if v})
+
+
+def canonical_url(request: Request[Any, Any, Any], query: LibraryQuery) -> str | None:
+    """Where a plain GET of a library view should be redirected, or None when its URL is already
+    the canonical one.
+
+    A GET form sends every field, empty ones too (``?q=&sort=&tag=&...``), and spellings such as
+    ``favorites=on``, ``sort=added`` or ``page=1`` say the same as leaving them out: the canonical
+    URL keeps only what changes the view, spelled one way (``LibraryQuery.url``), so that a
+    bookmark, the history and a shared link read cleanly. htmx requests are answered as they are
+    (the handler pushes the canonical URL itself)."""
+    if request.headers.get("hx-request"):
+        return None
+    sent = sorted(parse_qsl(request.url.query, keep_blank_values=True))
+    if sent == sorted(query.params().items()):
+        return None
+    return query.url(request.url.path)
