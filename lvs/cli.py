@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -78,7 +79,7 @@ def main() -> None:
 @click.option(
     "--workers", default=None, type=int, help="Worker processes (LVS_WORKERS, default 1)."
 )
-@click.option("--no-scan", is_flag=True, help="Serve without scanning the library first.")
+@click.option("--no-scan", is_flag=True, help="Serve without scanning (or watching) the library.")
 def serve(
     libraries: tuple[Path, ...],
     host: str | None,
@@ -109,7 +110,7 @@ def serve(
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler it found:
     # make that handler an orderly exit, so the background scan is stopped on the way out.
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    with nullcontext() if no_scan else _background_scan():
+    with nullcontext() if no_scan else _background_scan(watch=settings.watch):
         uvicorn.run(
             "lvs.app:create_app_from_env",
             factory=True,
@@ -126,11 +127,11 @@ def serve(
 
 
 @contextmanager
-def _background_scan() -> Iterator[None]:
-    """Scan in a child process, so the server stays responsive and exactly one process scans."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "lvs", "scan", "--quiet"], env=os.environ.copy()
-    )
+def _background_scan(*, watch: bool) -> Iterator[None]:
+    """Scan in a child process, so the server stays responsive and exactly one process scans;
+    with LVS_WATCH, the same process then keeps watching the library."""
+    command = [sys.executable, "-m", "lvs", "scan", "--quiet", *(["--watch"] if watch else [])]
+    child = subprocess.Popen(command, env=os.environ.copy())  # noqa: S603 - our own command
     try:
         yield
     finally:
@@ -160,7 +161,13 @@ def _die_with_parent() -> None:
 @library_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; only skipped files and errors.")
 @click.option("--no-thumbnails", is_flag=True, help="Index only; make thumbnails later.")
-def scan(libraries: tuple[Path, ...], quiet: bool, no_thumbnails: bool) -> None:
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Then keep the library up to date until stopped: watch the folders, rescan every "
+    "LVS_RESCAN_MINUTES, make scrub previews (what `lvs serve` runs in the background).",
+)
+def scan(libraries: tuple[Path, ...], quiet: bool, no_thumbnails: bool, watch: bool) -> None:
     """Index the library folders and exit.
 
     Prints a summary (new / unchanged / updated / moved / skipped / missing) and names every
@@ -168,12 +175,16 @@ def scan(libraries: tuple[Path, ...], quiet: bool, no_thumbnails: bool) -> None:
     """
     from lvs.db.config import migrate
 
+    if watch:
+        _die_with_parent()
     console = Console(stderr=True)
     settings = _settings(library=libraries or None)
     settings = _with_demo_library(settings, console)
     migrate(settings)
     show_progress = not quiet and console.is_terminal
+    started = time.monotonic()
     report = asyncio.run(_run_scan(settings, show_progress, not no_thumbnails, console))
+    took = time.monotonic() - started
     for root in report.missing_roots:
         console.print(f"[red]Library folder not found:[/] {root}")
     # Plain lines (never wrapped), so they can be grepped and paths copied.
@@ -185,6 +196,10 @@ def scan(libraries: tuple[Path, ...], quiet: bool, no_thumbnails: bool) -> None:
         click.echo(f"Scanned {report.summary()}")
     if len(report.missing_roots) == len(settings.library):
         sys.exit(1)
+    if watch:
+        from lvs.services.watch import run_watcher
+
+        asyncio.run(run_watcher(settings, first=(report, took)))
 
 
 async def _run_scan(

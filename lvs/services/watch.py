@@ -212,26 +212,29 @@ class LibraryWatcher:
                 report = await self.scanner.scan(self.settings.library, hold=self._hold)
             finally:
                 self.status.scanning = None
-            held = len(report.held)
-            self.status.last_pass = asdict(
-                PassSummary(
-                    at=datetime.now(UTC).isoformat(timespec="seconds"),
-                    reason=reason,
-                    seconds=round(time.monotonic() - started, 2),
-                    summary=report.summary(),
-                    new=report.new,
-                    updated=report.updated,
-                    moved=report.moved,
-                    missing=report.missing,
-                    skipped=len(report.skipped),
-                    held=held,
-                )
-            )
+            self.record(report, reason, time.monotonic() - started)
             if report.new or report.updated or report.moved:
                 log.info("library %s: %s", reason, report.summary())
                 await self.enqueue_previews()
             self.write_status()
             return report
+
+    def record(self, report: ScanReport, reason: str, seconds: float) -> None:
+        """Remember a pass for the status page."""
+        self.status.last_pass = asdict(
+            PassSummary(
+                at=datetime.now(UTC).isoformat(timespec="seconds"),
+                reason=reason,
+                seconds=round(seconds, 2),
+                summary=report.summary(),
+                new=report.new,
+                updated=report.updated,
+                moved=report.moved,
+                missing=report.missing,
+                skipped=len(report.skipped),
+                held=len(report.held),
+            )
+        )
 
     async def enqueue_previews(self) -> int:
         """Queue previews for every present video that has none (newest first)."""
@@ -341,12 +344,13 @@ class LibraryWatcher:
 async def run_watcher(
     settings: Settings,
     *,
-    initial_scan: bool = True,
+    first: tuple[ScanReport, float] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """The watching process (``lvs scan --watch``, started by ``lvs serve``): become the one
     leader for this data folder (and, with Redis, for every machine sharing it), then watch
-    until SIGTERM/SIGINT or ``stop``."""
+    until SIGTERM/SIGINT or ``stop``. ``first``: the scan just made and its seconds (none is
+    made then at the start)."""
     from lvs.db.config import make_engine
 
     stop = stop or asyncio.Event()
@@ -372,7 +376,9 @@ async def run_watcher(
             watcher = LibraryWatcher(
                 settings, async_sessionmaker(engine, expire_on_commit=False), runner
             )
-            await watcher.run(stop, initial_scan=initial_scan)
+            if first is not None:
+                watcher.record(first[0], "start", first[1])
+            await watcher.run(stop, initial_scan=first is None)
     finally:
         await engine.dispose()
         leader.release()
