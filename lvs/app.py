@@ -59,6 +59,7 @@ from lvs.web.previews import PreviewController, previews_link
 from lvs.web.ratelimit import WriteLimiter
 from lvs.web.ratings import RatingApiController, RatingController
 from lvs.web.security import BodyLimitMiddleware, add_security_headers
+from lvs.web.status import StatusController
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MediaController,
             PlaybackController,
             PreviewController,
+            StatusController,
             RatingController,
             RatingApiController,
             FavoriteController,
