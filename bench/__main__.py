@@ -19,7 +19,7 @@ from typing import TextIO
 
 from bench.common import Context, Goal, cache_root, machine_info, print_goals, print_table
 
-CASES = ("stream", "pages", "writes", "scan", "startup", "load", "playback")
+CASES = ("stream", "pages", "writes", "scan", "startup", "load", "playback", "previews")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 RESULTS_HEADER = """\
 # Benchmark results
