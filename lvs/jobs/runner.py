@@ -25,7 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["JobLocks", "JobRunner", "JobStats", "PermanentJobError", "RedisJobLocks"]
+__all__ = [
+    "JobLocks",
+    "JobRunner",
+    "JobStats",
+    "PermanentJobError",
+    "RedisJobLocks",
+    "RedisLeader",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +82,46 @@ class RedisJobLocks:
             await lock.release()
 
     async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class RedisLeader:
+    """One leader among processes on several machines sharing Redis: a lock key that the
+    leader renews every ``ttl / 3`` seconds and that expires ``ttl`` seconds after it dies."""
+
+    def __init__(
+        self, url: str, name: str = "lvs:watch:leader", *, ttl: float = 30.0, timeout: float = 2.0
+    ) -> None:
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._lock = self._redis.lock(name, timeout=ttl, blocking=False)
+        self._ttl = ttl
+        self._renewer: asyncio.Task[None] | None = None
+
+    async def acquire(self) -> bool:
+        if not await self._lock.acquire():
+            return False
+        self._renewer = asyncio.create_task(self._renew())
+        return True
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self._ttl / 3)
+            try:
+                await self._lock.reacquire()
+            except Exception as exc:
+                log.warning("could not renew the leader lock in Redis: %s", exc)
+
+    async def close(self) -> None:
+        from redis.exceptions import LockError, RedisError
+
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            with contextlib.suppress(LockError, RedisError):
+                await self._lock.release()
         await self._redis.aclose()
 
 

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lvs.db.models import Media
-from lvs.jobs import JobRunner, PermanentJobError, RedisJobLocks
+from lvs.jobs import JobRunner, PermanentJobError, RedisJobLocks, RedisLeader
 from lvs.library.sprites import SpriteError, failure_path, make_previews, previews_ready
 from lvs.library.walk import FoundFile
 from lvs.library.watcher import (
@@ -351,20 +351,49 @@ async def run_watcher(
     leader for this data folder (and, with Redis, for every machine sharing it), then watch
     until SIGTERM/SIGINT or ``stop``. ``first``: the scan just made and its seconds (none is
     made then at the start)."""
-    from lvs.db.config import make_engine
-
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
+    url = settings.jobs_redis_url
     leader = LeaderLock(settings.data_dir / "watch.lock")
-    while not leader.acquire():
-        log.info("another process watches this library; standing by")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 10)
-        if stop.is_set():
-            return
+    shared = RedisLeader(url, timeout=settings.redis_timeout) if url else None
+    try:
+        while not await _lead(leader, shared):
+            log.info("another process watches this library; standing by")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 10)
+            if stop.is_set():
+                return
+        await _watch(settings, stop, first)
+    finally:
+        leader.release()
+        if shared is not None:
+            await shared.close()
+
+
+async def _lead(leader: LeaderLock, shared: RedisLeader | None) -> bool:
+    """Leader of this data folder, and with Redis of every machine sharing it."""
+    if not leader.acquire():
+        return False
+    if shared is None:
+        return True
+    try:
+        if await shared.acquire():
+            return True
+    except Exception as exc:  # Redis away: lead this machine at least
+        log.warning("leader lock in Redis unavailable (%s): watching from this machine", exc)
+        return True
+    leader.release()
+    return False
+
+
+async def _watch(
+    settings: Settings, stop: asyncio.Event, first: tuple[ScanReport, float] | None
+) -> None:
+    from lvs.db.config import make_engine
+
     url = settings.jobs_redis_url
     runner = JobRunner(
         locks=RedisJobLocks(url, timeout=settings.redis_timeout) if url else None,
@@ -381,4 +410,3 @@ async def run_watcher(
             await watcher.run(stop, initial_scan=first is None)
     finally:
         await engine.dispose()
-        leader.release()

@@ -132,3 +132,31 @@ async def test_two_runners_sharing_redis_never_run_a_key_twice_at_once() -> None
         second.submit(("sprite", "cafe"), lambda: None)
         await second.join()
         assert second.stats().done == 1
+
+
+@pytest.mark.redis
+async def test_one_leader_among_processes_sharing_redis() -> None:
+    import redis.asyncio as aioredis
+
+    from lvs.jobs import RedisLeader
+
+    probe = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await probe.ping()
+    except Exception as exc:
+        from conftest import require_service
+
+        require_service("redis", f"{REDIS_URL} unreachable: {exc}")
+    finally:
+        await probe.aclose()
+    name = f"lvs-test:{uuid.uuid4().hex}:leader"
+    first, second = RedisLeader(REDIS_URL, name, ttl=3), RedisLeader(REDIS_URL, name, ttl=3)
+    try:
+        assert await first.acquire()
+        assert not await second.acquire()
+        await asyncio.sleep(1.5)  # renewed past its first time-to-live's half
+        assert not await second.acquire()
+        await first.close()  # released on the way out
+        assert await second.acquire()
+    finally:
+        await second.close()

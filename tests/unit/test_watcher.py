@@ -21,7 +21,7 @@ from lvs.db.config import make_engine
 from lvs.jobs import JobRunner
 from lvs.library.sprites import previews_ready
 from lvs.library.watcher import LeaderLock, SettleTracker, classify_folders, mount_of
-from lvs.services.watch import LibraryWatcher, read_status
+from lvs.services.watch import LibraryWatcher, read_status, run_watcher
 from lvs.settings import Settings
 
 MOUNTINFO = """\
@@ -202,3 +202,16 @@ async def test_the_periodic_rescan_finds_changes_no_event_reported(
     status = read_status(quick.data_dir)
     assert status is not None and status.last_pass is not None
     assert status.last_pass["reason"] == "periodic"
+
+
+async def test_a_second_watcher_stands_by_while_one_leads(quick: Settings) -> None:
+    leading = LeaderLock(quick.data_dir / "watch.lock")
+    assert leading.acquire()  # as another `lvs serve` on the same data folder would
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_watcher(quick, stop=stop))
+    await asyncio.sleep(0.5)
+    assert not task.done()
+    assert read_status(quick.data_dir) is None  # it watches nothing, writes nothing
+    stop.set()
+    await asyncio.wait_for(task, 15)
+    leading.release()
