@@ -1,10 +1,14 @@
 """Real Chromium: scrub previews above the watch page's timeline, hover previews on cards
 (pointer resting, keyboard focus), and none of it with reduced motion; nothing downloaded
-before a preview is wanted."""
+before a preview is wanted. And the status page refreshing itself."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ from helpers import media_ids
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from lvs.library.sprites import make_previews
+from lvs.services.watch import STATUS_FILE, WatchStatus
 from lvs.settings import Settings
 
 pytestmark = pytest.mark.browser
@@ -160,3 +165,27 @@ def test_no_card_previews_with_reduced_motion(
         assert requests == []
     finally:
         ctx.close()
+
+
+def test_the_status_page_follows_the_watcher_by_itself(
+    context: BrowserContext, site: str, previewed: Settings
+) -> None:
+    page = context.new_page()
+    page.clock.install()
+    page.goto(f"{site}/status")
+    assert page.locator(".watch-none").is_visible()  # `serve_app` runs no watcher
+
+    status = WatchStatus(
+        pid=os.getpid(),
+        host="here",
+        started_at="2026-12-04T09:00:00+00:00",
+        heartbeat=time.time() + 60,  # stays fresh while the page's clock runs ahead
+        folders=[{"path": "/videos", "fstype": "ext4", "watched": True, "reason": "watched"}],
+        rescan_minutes=30,
+        settle_seconds=5.0,
+    )
+    (previewed.data_dir / STATUS_FILE).write_text(json.dumps(asdict(status)))
+    page.clock.run_for(2100)  # htmx polls every 2 s
+    page.locator(".watch-running").wait_for()
+    assert page.locator("table.folders tr.watched td").first.inner_text() == "/videos"
+    assert page.locator("h1").count() == 1  # the fragment replaced itself, not nested a page
