@@ -47,7 +47,7 @@ from lvs.web.accel import FileSender
 from lvs.web.api import MediaApiController
 from lvs.web.assets import AssetManifest, PrecompressedStatic, StaticFileSystem
 from lvs.web.auth import LoginController, LoginRequiredMiddleware, PasswordCheck
-from lvs.web.errors import exception_handlers
+from lvs.web.errors import EXPECTED, exception_handlers
 from lvs.web.hosts import AllowedHosts
 from lvs.web.household import ActivityController, FavoriteController, TagController
 from lvs.web.identity import SessionCookieConfig
@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 503,
                 ConversionsBusy,  # expected under load: a 503 with Retry-After
                 ConversionFailed,  # a damaged file: its handler logs one line
+                *EXPECTED,  # lvs's own domain errors (unknown video, busy database, ...)
             },
         ),
         request_max_body_size=MAX_BODY,

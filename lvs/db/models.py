@@ -3,6 +3,7 @@ follows a video through renames and moves; ``media`` rows are keyed by path."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 
@@ -28,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 __all__ = [
+    "MAX_ID",
+    "MEDIA_HASH",
     "AuthSession",
     "Favorite",
     "LibraryTotals",
@@ -42,6 +45,14 @@ __all__ = [
     "User",
     "View",
 ]
+
+MEDIA_HASH = re.compile(r"[0-9a-f]{16}")
+"""A ``media_hash``: the content fingerprint (``lvs.library.oshash``), 16 lower-case hex digits.
+Match with ``fullmatch``."""
+
+MAX_ID = 2**63 - 1
+"""The largest id a BigInteger key holds: a larger one names no row (and must not reach a query,
+where PostgreSQL would refuse it with an error)."""
 
 
 class Media(BigIntAuditBase):

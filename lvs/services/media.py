@@ -1,11 +1,14 @@
-"""Looking up one video (by id) for its pages, stream and thumbnail."""
+"""Looking up one video, by id (its pages, stream and thumbnail) or by fingerprint (its ratings).
+A video whose file is gone, or a key that cannot name one, is ``UnknownMedia``."""
 
 from __future__ import annotations
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import select
 
-from lvs.db.models import Media
+from lvs.db.models import MAX_ID, MEDIA_HASH, Media
+from lvs.services.errors import UnknownMedia
 
 __all__ = ["MediaRepository", "MediaService"]
 
@@ -19,4 +22,27 @@ class MediaService(SQLAlchemyAsyncRepositoryService[Media, MediaRepository]):
 
     async def get_present(self, media_id: int) -> Media | None:
         """The video with this id, unless its file is gone."""
+        if not 0 < media_id <= MAX_ID:  # beyond what the database can hold: no such video
+            return None
         return await self.get_one_or_none(Media.id == media_id, Media.missing.is_(False))
+
+    async def present(self, media_id: int) -> Media:
+        """The video with this id whose file is present, else ``UnknownMedia``."""
+        media = await self.get_present(media_id)
+        if media is None:
+            raise UnknownMedia(media_id)
+        return media
+
+    async def present_by_hash(self, media_hash: str) -> Media:
+        """A present video with this fingerprint (copies share one), else ``UnknownMedia``."""
+        media = None
+        if MEDIA_HASH.fullmatch(media_hash):
+            media = await self.repository.session.scalar(
+                select(Media)
+                .where(Media.media_hash == media_hash, Media.missing.is_(False))
+                .order_by(Media.id)
+                .limit(1)
+            )
+        if media is None:
+            raise UnknownMedia(media_hash)
+        return media

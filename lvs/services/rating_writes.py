@@ -24,15 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lvs.db.models import Media, MediaStats, Rating, User
 from lvs.services.cache import SummaryCache
+from lvs.services.errors import UnknownMedia
 from lvs.services.writes import WriteGate, insert_for, run_write
 
 __all__ = ["RatingWriter", "UnknownMedia", "write_ratings"]
 
 log = logging.getLogger(__name__)
-
-
-class UnknownMedia(LookupError):
-    """No present video has this fingerprint."""
 
 
 @dataclass(slots=True)

@@ -1,14 +1,13 @@
 """Five-star ratings: one per (media_hash, user), averages for everyone, "yours" for each person.
 
 Summaries (average and count) are read through a cache store and invalidated after every committed
-write. Writes are one upsert statement (SQLite and PostgreSQL alike), committed here so that a
-failed commit is reported; on SQLite they are serialised in-process and retried with bounded,
-jittered backoff when another process holds the write lock, then refused with ``DatabaseBusy``.
+write. Writes go through the app's ``RatingWriter`` (``lvs.services.rating_writes``), which commits
+them in groups and answers each once it is durable, or refuses it with ``UnknownMedia`` or
+``DatabaseBusy``.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,10 +18,11 @@ from litestar.stores.base import Store
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lvs.db.models import Media, MediaStats, Rating
+from lvs.db.models import MediaStats, Rating
 from lvs.services.cache import SummaryCache
-from lvs.services.rating_writes import RatingWriter, UnknownMedia, write_ratings
-from lvs.services.writes import DatabaseBusy, WriteGate, run_write
+from lvs.services.errors import DatabaseBusy, InvalidInput, UnknownMedia
+from lvs.services.rating_writes import RatingWriter
+from lvs.services.writes import WriteGate
 
 __all__ = [
     "DatabaseBusy",
@@ -34,11 +34,12 @@ __all__ = [
     "parse_rating_value",
 ]
 
-HASH_RE = re.compile(r"^[0-9a-f]{16}$")
 
-
-class RatingValueError(ValueError):
+class RatingValueError(InvalidInput):
     """The submitted rating is not a whole number from 1 to 5; the message says why."""
+
+    field = "value"
+    label = "Rating"
 
 
 def parse_rating_value(raw: Any) -> int:
@@ -83,39 +84,22 @@ class _Cached(msgspec.Struct, array_like=True):
 
 
 class RatingService:
-    """Ratings for one request: a session, the summary cache and the app's write gate."""
-
-    RETRIES: int | None = None  # None: lvs.services.writes' defaults
-    BASE_DELAY: float | None = None
+    """Ratings for one request: a session, the summary cache and the app's rating writer."""
 
     def __init__(
         self,
         session: AsyncSession,
         cache: Store | SummaryCache,
-        gate: WriteGate,
+        writer: RatingWriter,
         *,
         cache_ttl: int,
-        writer: RatingWriter | None = None,
     ) -> None:
         self.session = session
         # The app's shared cache (what it knows about the store), or a store for this service.
         self.cache = cache if isinstance(cache, SummaryCache) else SummaryCache(cache, cache_ttl)
-        self.gate = gate
-        self.cache_ttl = cache_ttl
         self.writer = writer
 
     # -- reads ---------------------------------------------------------------------------------
-
-    async def media_exists(self, media_hash: str) -> bool:
-        """Whether a present video has this fingerprint (unknown hashes are 404s)."""
-        if not HASH_RE.match(media_hash):
-            return False
-        found = await self.session.scalar(
-            select(Media.id)
-            .where(Media.media_hash == media_hash, Media.missing.is_(False))
-            .limit(1)
-        )
-        return found is not None
 
     async def summary(self, media_hash: str, user_id: uuid.UUID | None) -> RatingSummary:
         total, count = await self._totals(media_hash)
@@ -184,24 +168,8 @@ class RatingService:
         as committed. Raises ``UnknownMedia`` (nothing written) or ``DatabaseBusy``."""
         if not 1 <= value <= 5:
             raise RatingValueError("must be between 1 and 5")
-        if self.writer is not None:  # the app's group-committing writer
-            # End this request's read transaction first: its pooled connection goes back to
-            # the pool for the writer, instead of being held while the request waits.
-            await self.session.rollback()
-            total, count = await self.writer.submit(media_hash, user_id, value)
-        else:  # the same statements, in this session, for one rating
-            outcome: tuple[set[str], dict[str, tuple[int, int]]] = (set(), {})
-
-            async def work() -> None:
-                nonlocal outcome
-                outcome = await write_ratings(self.session, [(media_hash, user_id, value)])
-
-            await run_write(
-                self.session, self.gate, work, retries=self.RETRIES, base_delay=self.BASE_DELAY
-            )
-            unknown, totals = outcome
-            if media_hash in unknown:
-                raise UnknownMedia(media_hash)
-            await self.cache.delete(f"rating:{media_hash}")
-            total, count = totals[media_hash]
+        # End this request's read transaction first: its pooled connection goes back to the
+        # pool for the writer, instead of being held while the request waits.
+        await self.session.rollback()
+        total, count = await self.writer.submit(media_hash, user_id, value)
         return RatingSummary(media_hash, total / count if count else None, count, value)

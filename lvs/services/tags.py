@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lvs.db.models import Media, MediaTag, Tag
+from lvs.db.models import MAX_ID, Media, MediaTag, Tag
+from lvs.services.errors import InvalidInput
 from lvs.services.writes import WriteGate, insert_for, run_write
 
 __all__ = ["MAX_TAG_LENGTH", "TagCount", "TagError", "TagService", "normalise_tag"]
@@ -17,8 +18,11 @@ __all__ = ["MAX_TAG_LENGTH", "TagCount", "TagError", "TagService", "normalise_ta
 MAX_TAG_LENGTH = 40
 
 
-class TagError(ValueError):
+class TagError(InvalidInput):
     """The tag name cannot be used; the message says why."""
+
+    field = "name"
+    label = "Tag"
 
 
 def normalise_tag(raw: object) -> str:
@@ -27,11 +31,11 @@ def normalise_tag(raw: object) -> str:
         raise TagError("must be text")
     name = " ".join(unicodedata.normalize("NFC", raw).split())
     if not name:
-        raise TagError("must not be empty")
+        raise TagError("must not be empty", value=raw)
     if len(name) > MAX_TAG_LENGTH:
-        raise TagError(f"must be at most {MAX_TAG_LENGTH} characters")
+        raise TagError(f"must be at most {MAX_TAG_LENGTH} characters", value=raw)
     if any(unicodedata.category(c).startswith("C") for c in name):
-        raise TagError("must not contain control characters")
+        raise TagError("must not contain control characters", value=raw)
     return name
 
 
@@ -84,7 +88,7 @@ class TagService:
     async def remove(self, media_hash: str, tag_id: int) -> bool:
         """Detach a tag; a tag no video uses any more disappears."""
         removed = False
-        if not 0 < tag_id < 2**63:
+        if not 0 < tag_id <= MAX_ID:
             return False
 
         async def work() -> None:

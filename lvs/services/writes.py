@@ -16,19 +16,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lvs.db.models import User
+from lvs.services.errors import DatabaseBusy
 
 __all__ = ["DatabaseBusy", "WriteGate", "ensure_user", "insert_for", "run_write"]
 
 RETRIES = 6
 BASE_DELAY = 0.05
-
-
-class DatabaseBusy(Exception):
-    """The database stayed locked through every retry; try again after ``retry_after`` s."""
-
-    def __init__(self, retry_after: int = 2) -> None:
-        super().__init__("the database is busy")
-        self.retry_after = retry_after
 
 
 class WriteGate:

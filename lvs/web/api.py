@@ -2,33 +2,33 @@
 
 Writes require ``Content-Type: application/json`` (a cross-site page cannot send that without a
 CORS preflight, and lvs allows none), so they need no CSRF token; the caller is identified by the
-same session cookie as the browser."""
+same session cookie as the browser. Each write has the same guard (``HOUSEHOLD``), dependencies
+and errors as its form twin in ``lvs.web.household``."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post, put
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import NotFoundException
 
-from lvs.db.models import Media
+from lvs.db.models import Media, Tag
 from lvs.services.activity import ActivityService
 from lvs.services.favorites import FavoriteService
 from lvs.services.library import Card, LibraryQuery, LibraryService
-from lvs.services.media import MediaService
-from lvs.services.tags import TagError, TagService
+from lvs.services.tags import TagService
 from lvs.settings import Settings
+from lvs.web.answers import url
 from lvs.web.deps import SERVICES
-from lvs.web.household import check_write_limit, parse_seconds
-from lvs.web.identity import current_user_id, peek_user_id
-from lvs.web.jsonio import bad_request, json_body
-from lvs.web.media import present_media
+from lvs.web.inputs import FavoriteJson, NoFields, PositionInput, TagInput, json_of
 from lvs.web.query import provide_library_query
+from lvs.web.ratelimit import HOUSEHOLD
 
 __all__ = ["MediaApiController"]
 
 
-def media_json(m: Media) -> dict[str, Any]:
+def media_json(request: Request[Any, Any, Any], m: Media) -> dict[str, Any]:
     return {
         "id": m.id,
         "media_hash": m.media_hash,
@@ -42,14 +42,14 @@ def media_json(m: Media) -> dict[str, Any]:
         "container": m.container,
         "size": m.size,
         "added_at": m.created_at.isoformat(),
-        "stream_url": f"/media/{m.id}/stream",
-        "watch_url": f"/media/{m.id}",
+        "stream_url": url(request, "stream", media_id=m.id),
+        "watch_url": url(request, "watch", media_id=m.id),
     }
 
 
-def card_json(c: Card) -> dict[str, Any]:
+def card_json(request: Request[Any, Any, Any], c: Card) -> dict[str, Any]:
     return {
-        **media_json(c.media),
+        **media_json(request, c.media),
         "rating": {
             "average": None if c.rating_avg is None else round(c.rating_avg, 2),
             "count": c.rating_count,
@@ -63,23 +63,28 @@ def card_json(c: Card) -> dict[str, Any]:
     }
 
 
+def tags_json(tags: list[Tag]) -> list[dict[str, Any]]:
+    return [{"id": t.id, "name": t.name} for t in tags]
+
+
 class MediaApiController(Controller):
     path = "/api"
     tags = ["library"]
-    dependencies = {**SERVICES}
+    dependencies = SERVICES
 
     @get("/media", name="api:media")
     async def list_media(
         self,
         request: Request[Any, Any, Any],
+        viewer: uuid.UUID | None,
         library: LibraryService,
         settings: Settings,
     ) -> dict[str, Any]:
         """The library with the same query parameters as the HTML page (q, sort, filters, page)."""
         query: LibraryQuery = provide_library_query(request)
-        page = await library.page(query, peek_user_id(request), settings.page_size)
+        page = await library.page(query, viewer, settings.page_size)
         return {
-            "items": [card_json(c) for c in page.cards],
+            "items": [card_json(request, c) for c in page.cards],
             "page": page.number,
             "pages": page.pages,
             "total": page.total,
@@ -89,131 +94,102 @@ class MediaApiController(Controller):
     async def one(
         self,
         request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
+        media: Media,
+        viewer: uuid.UUID | None,
         library: LibraryService,
         tags: TagService,
     ) -> dict[str, Any]:
-        media = await present_media(media_service, media_id)
-        (card,) = await library.cards([media], peek_user_id(request))
-        return {**card_json(card), "tags": [t.name for t in await tags.for_media(media.media_hash)]}
+        (card,) = await library.cards([media], viewer)
+        names = [t.name for t in await tags.for_media(media.media_hash)]
+        return {**card_json(request, card), "tags": names}
 
-    @put("/media/{media_id:int}/favorite", name="api:favorite")
+    @put(
+        "/media/{media_id:int}/favorite",
+        name="api:favorite",
+        guards=[HOUSEHOLD],
+        dependencies=json_of(FavoriteJson),
+    )
     async def favorite(
-        self,
-        request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
-        favorites: FavoriteService,
+        self, media: Media, person: uuid.UUID, payload: FavoriteJson, favorites: FavoriteService
     ) -> dict[str, Any]:
         """Set or clear this person's favorite: ``{"favorite": true}``."""
-        media = await present_media(media_service, media_id)
-        body = await json_body(request)
-        wanted = body.get("favorite")
-        if not isinstance(wanted, bool):
-            raise bad_request("favorite", "must be true or false")
-        await check_write_limit(request)
-        await favorites.set(current_user_id(request), media.media_hash, wanted)
-        return {"media_hash": media.media_hash, "favorite": wanted}
+        await favorites.set(person, media.media_hash, payload.favorite)
+        return {"media_hash": media.media_hash, "favorite": payload.favorite}
 
     @get("/tags", name="api:tags")
     async def all_tags(self, tags: TagService) -> list[dict[str, Any]]:
         return [{"id": t.id, "name": t.name, "count": t.count} for t in await tags.counts()]
 
     @get("/media/{media_id:int}/tags", name="api:media:tags")
-    async def media_tags(
-        self, media_id: int, media_service: MediaService, tags: TagService
-    ) -> list[dict[str, Any]]:
-        media = await present_media(media_service, media_id)
-        return [{"id": t.id, "name": t.name} for t in await tags.for_media(media.media_hash)]
+    async def media_tags(self, media: Media, tags: TagService) -> list[dict[str, Any]]:
+        return tags_json(await tags.for_media(media.media_hash))
 
-    @post("/media/{media_id:int}/tags", name="api:tag:add", status_code=200)
+    @post(
+        "/media/{media_id:int}/tags",
+        name="api:tag:add",
+        status_code=200,
+        guards=[HOUSEHOLD],
+        dependencies=json_of(TagInput),
+    )
     async def add_tag(
-        self,
-        request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
-        tags: TagService,
+        self, media: Media, payload: TagInput, tags: TagService
     ) -> list[dict[str, Any]]:
         """Attach a tag: ``{"name": "holiday"}``. Answers with the video's tags."""
-        media = await present_media(media_service, media_id)
-        body = await json_body(request)
-        await check_write_limit(request)
-        try:
-            await tags.add(media.media_hash, body.get("name"))
-        except TagError as exc:
-            raise bad_request("name", str(exc)) from exc
-        return [{"id": t.id, "name": t.name} for t in await tags.for_media(media.media_hash)]
+        await tags.add(media.media_hash, payload.name)
+        return tags_json(await tags.for_media(media.media_hash))
 
-    @delete("/media/{media_id:int}/tags/{tag_id:int}", name="api:tag:remove", status_code=200)
-    async def remove_tag(
-        self,
-        request: Request[Any, Any, Any],
-        media_id: int,
-        tag_id: int,
-        media_service: MediaService,
-        tags: TagService,
-    ) -> list[dict[str, Any]]:
-        media = await present_media(media_service, media_id)
-        await check_write_limit(request)
+    @delete(
+        "/media/{media_id:int}/tags/{tag_id:int}",
+        name="api:tag:remove",
+        status_code=200,
+        guards=[HOUSEHOLD],
+    )
+    async def remove_tag(self, media: Media, tag_id: int, tags: TagService) -> list[dict[str, Any]]:
         if not await tags.remove(media.media_hash, tag_id):
             raise NotFoundException("This video has no such tag")
-        return [{"id": t.id, "name": t.name} for t in await tags.for_media(media.media_hash)]
+        return tags_json(await tags.for_media(media.media_hash))
 
-    @post("/media/{media_id:int}/views", name="api:view", status_code=200)
+    @post(
+        "/media/{media_id:int}/views",
+        name="api:view",
+        status_code=200,
+        guards=[HOUSEHOLD],
+        dependencies=json_of(NoFields),
+    )
     async def view(
-        self,
-        request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
-        activity: ActivityService,
+        self, media: Media, person: uuid.UUID, payload: NoFields, activity: ActivityService
     ) -> dict[str, Any]:
         """Count a view (once per person per video per hour)."""
-        media = await present_media(media_service, media_id)
-        await json_body(request)
-        await check_write_limit(request)
-        counted = await activity.record_view(current_user_id(request), media.media_hash)
+        counted = await activity.record_view(person, media.media_hash)
         return {"media_hash": media.media_hash, "counted": counted}
 
     @get("/media/{media_id:int}/position", name="api:position:get")
     async def get_position(
-        self,
-        request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
-        activity: ActivityService,
+        self, media: Media, viewer: uuid.UUID | None, activity: ActivityService
     ) -> dict[str, Any]:
-        media = await present_media(media_service, media_id)
-        seconds = await activity.position(peek_user_id(request), media.media_hash)
+        seconds = await activity.position(viewer, media.media_hash)
         return {"media_hash": media.media_hash, "seconds": seconds}
 
-    @put("/media/{media_id:int}/position", name="api:position")
+    @put(
+        "/media/{media_id:int}/position",
+        name="api:position",
+        guards=[HOUSEHOLD],
+        dependencies=json_of(PositionInput),
+    )
     async def put_position(
-        self,
-        request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
-        activity: ActivityService,
+        self, media: Media, person: uuid.UUID, payload: PositionInput, activity: ActivityService
     ) -> dict[str, Any]:
         """Save where this person stopped: ``{"seconds": 123.4}`` (cleared near the end)."""
-        media = await present_media(media_service, media_id)
-        body = await json_body(request)
-        try:
-            seconds = parse_seconds(body.get("seconds"))
-        except HTTPException as exc:
-            raise bad_request("seconds", "must be a number of seconds") from exc
-        await check_write_limit(request)
         kept = await activity.save_position(
-            current_user_id(request), media.media_hash, seconds, media.duration
+            person, media.media_hash, payload.seconds, media.duration
         )
         return {"media_hash": media.media_hash, "seconds": kept}
 
     @get("/history", name="api:history")
     async def history(
-        self, request: Request[Any, Any, Any], activity: ActivityService
+        self, request: Request[Any, Any, Any], viewer: uuid.UUID | None, activity: ActivityService
     ) -> list[dict[str, Any]]:
-        entries = await activity.history(peek_user_id(request))
         return [
-            {**media_json(e.media), "viewed_at": e.viewed_at.isoformat(), "plays": e.plays}
-            for e in entries
+            {**media_json(request, e.media), "viewed_at": e.viewed_at.isoformat(), "plays": e.plays}
+            for e in await activity.history(viewer)
         ]

@@ -29,8 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lvs.services.auth_sessions import AuthSessions
 from lvs.services.writes import DatabaseBusy
-from lvs.web.inputs import read_form
-from lvs.web.ratings import safe_next
+from lvs.web.inputs import read_form, safe_next
 
 __all__ = [
     "AUTH_KEY",

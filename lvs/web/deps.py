@@ -1,7 +1,19 @@
-"""Dependency providers shared by the controllers."""
+"""What a handler is handed, by the name of its argument (Litestar dependency injection).
+
+* ``media``: the ``Media`` row named by the path's ``media_id`` (or ``media_hash`` on the rating
+  routes), present on disk; ``UnknownMedia`` (404) otherwise, raised here and nowhere else.
+* ``person``: this browser's user id, minted on its first write; ``viewer``: the same for reads
+  (``None`` until the browser has one, so a read never sets a cookie).
+* ``form``/``payload``: the action's typed input, declared per handler
+  (``lvs.web.inputs.form_of``/``json_of``).
+* the services (``ratings``, ``favorites``, ``tags``, ``activity``, ``library``, ...) and
+  ``settings``.
+
+Each is built lazily: only what a handler names is made for its request."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -10,15 +22,18 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lvs.db.models import Media
 from lvs.services.activity import ActivityService
 from lvs.services.favorites import FavoriteService
 from lvs.services.library import LibraryService
 from lvs.services.media import MediaService
 from lvs.services.ratings import RatingService
 from lvs.services.tags import TagService
+from lvs.services.writes import WriteGate
 from lvs.settings import Settings
+from lvs.web.identity import current_user_id, peek_user_id
 
-__all__ = ["SERVICES"]
+__all__ = ["BY_HASH", "SERVICES", "rating_service"]
 
 
 async def provide_media_service(db_session: AsyncSession) -> AsyncGenerator[MediaService, None]:
@@ -26,18 +41,31 @@ async def provide_media_service(db_session: AsyncSession) -> AsyncGenerator[Medi
         yield service
 
 
-def provide_rating_service(
-    db_session: AsyncSession, request: Request[Any, Any, Any]
-) -> RatingService:
-    state = request.app.state
+async def provide_media(media_id: int, media_service: MediaService) -> Media:
+    return await media_service.present(media_id)
+
+
+async def provide_media_by_hash(media_hash: str, media_service: MediaService) -> Media:
+    return await media_service.present_by_hash(media_hash)
+
+
+def provide_person(request: Request[Any, Any, Any]) -> uuid.UUID:
+    return current_user_id(request)
+
+
+def provide_viewer(request: Request[Any, Any, Any]) -> uuid.UUID | None:
+    return peek_user_id(request)
+
+
+def rating_service(session: AsyncSession, state: State) -> RatingService:
     settings: Settings = state.settings
     return RatingService(
-        db_session,
-        state.summary_cache,
-        state.write_gate,
-        cache_ttl=settings.cache_ttl,
-        writer=state.rating_writer,
+        session, state.summary_cache, state.rating_writer, cache_ttl=settings.cache_ttl
     )
+
+
+def provide_rating_service(db_session: AsyncSession, state: State) -> RatingService:
+    return rating_service(db_session, state)
 
 
 def provide_settings(state: State) -> Settings:
@@ -45,32 +73,30 @@ def provide_settings(state: State) -> Settings:
     return settings
 
 
-def _gate(request: Request[Any, Any, Any]) -> Any:
-    return request.app.state.write_gate
-
-
 def provide_library_service(db_session: AsyncSession) -> LibraryService:
     return LibraryService(db_session)
 
 
-def provide_favorite_service(
-    db_session: AsyncSession, request: Request[Any, Any, Any]
-) -> FavoriteService:
-    return FavoriteService(db_session, _gate(request))
+def provide_favorite_service(db_session: AsyncSession, state: State) -> FavoriteService:
+    gate: WriteGate = state.write_gate
+    return FavoriteService(db_session, gate)
 
 
-def provide_tag_service(db_session: AsyncSession, request: Request[Any, Any, Any]) -> TagService:
-    return TagService(db_session, _gate(request))
+def provide_tag_service(db_session: AsyncSession, state: State) -> TagService:
+    gate: WriteGate = state.write_gate
+    return TagService(db_session, gate)
 
 
-def provide_activity_service(
-    db_session: AsyncSession, request: Request[Any, Any, Any]
-) -> ActivityService:
-    return ActivityService(db_session, _gate(request))
+def provide_activity_service(db_session: AsyncSession, state: State) -> ActivityService:
+    gate: WriteGate = state.write_gate
+    return ActivityService(db_session, gate)
 
 
 SERVICES = {
     "media_service": Provide(provide_media_service),
+    "media": Provide(provide_media),
+    "person": Provide(provide_person, sync_to_thread=False),
+    "viewer": Provide(provide_viewer, sync_to_thread=False),
     "ratings": Provide(provide_rating_service, sync_to_thread=False),
     "library": Provide(provide_library_service, sync_to_thread=False),
     "favorites": Provide(provide_favorite_service, sync_to_thread=False),
@@ -78,4 +104,7 @@ SERVICES = {
     "activity": Provide(provide_activity_service, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
 }
-"""Every service, provided lazily (only the ones a handler names are built)."""
+"""Every dependency, provided lazily (only the ones a handler names are built)."""
+
+BY_HASH = {**SERVICES, "media": Provide(provide_media_by_hash)}
+"""The same, on routes that name a video by its fingerprint (``{media_hash}``)."""

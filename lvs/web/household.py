@@ -1,44 +1,40 @@
 """Per-person and household writes on one video: favorite, tags, views and resume position.
 
-Each form works without JavaScript (303 back to ``next`` with a flash message) and, for htmx,
-answers with the partial that replaces itself. Their JSON twins live in ``lvs.web.api`` and call
-the same services."""
+Each form works without JavaScript (303 back with a flash message) and, for htmx, answers with
+the partial that replaces itself (``lvs.web.answers.done``). Their JSON twins live in
+``lvs.web.api`` and call the same services, behind the same guard (``HOUSEHOLD``)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.exceptions import TooManyRequestsException, ValidationException
-from litestar.plugins.flash import flash
-from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Redirect, Template
-from litestar.status_codes import (
-    HTTP_204_NO_CONTENT,
-    HTTP_303_SEE_OTHER,
-    HTTP_400_BAD_REQUEST,
-    HTTP_403_FORBIDDEN,
-    HTTP_429_TOO_MANY_REQUESTS,
-)
+from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.response import Template
+from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from lvs.db.models import Media
 from lvs.services.activity import ActivityService
 from lvs.services.favorites import FavoriteService
 from lvs.services.media import MediaService
-from lvs.services.tags import TagError, TagService
+from lvs.services.tags import TagService
+from lvs.web.answers import done, url
 from lvs.web.deps import SERVICES
-from lvs.web.identity import current_user_id
-from lvs.web.inputs import read_form
-from lvs.web.media import present_media
-from lvs.web.ratelimit import WriteLimiter
-from lvs.web.ratings import safe_next
+from lvs.web.errors import Problem, is_htmx, shows_errors
+from lvs.web.inputs import FavoriteForm, NoFields, PositionInput, TagInput, form_of
+from lvs.web.ratelimit import HOUSEHOLD
 from lvs.web.views import FavoriteButton, TagList
 
 __all__ = [
+    "PIXEL",
     "ActivityController",
     "FavoriteController",
     "TagController",
-    "check_write_limit",
     "from_this_site",
 ]
 
@@ -48,7 +44,7 @@ PIXEL = bytes.fromhex(
 )
 
 
-def from_this_site(request: Request[Any, Any, Any]) -> bool:
+def from_this_site(request: ASGIConnection[Any, Any, Any, Any]) -> bool:
     """Whether a GET came from one of lvs's own pages (or was typed in), not from another site.
 
     Browsers say so in ``Sec-Fetch-Site``. Older ones that do not still send a ``Referer`` for a
@@ -62,113 +58,116 @@ def from_this_site(request: Request[Any, Any, Any]) -> bool:
     return bool(host) and referer.netloc == host and referer.scheme == request.url.scheme
 
 
-async def check_write_limit(request: Request[Any, Any, Any]) -> None:
-    """The household-writes limit (favorites, tags, views, positions): 429 with Retry-After."""
-    limiter: WriteLimiter = request.app.state.household_limiter
-    decision = await limiter.hit(request)
-    if not decision.allowed:
-        raise TooManyRequestsException(
-            detail=f"Too many changes at once. Try again in {decision.retry_after} s.",
-            headers={"Retry-After": str(decision.retry_after)},
-        )
+def same_site_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard: 403 for a GET that another site's page made (an ``<img>`` elsewhere)."""
+    if not from_this_site(connection):
+        raise PermissionDeniedException("Only lvs's own pages count views")
 
 
-async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
-    return await read_form(request)
+async def tag_list(
+    request: Request[Any, Any, Any], session: AsyncSession, problem: Problem
+) -> Response[Any] | None:
+    """A tag that cannot be used: the tag section again, with the message and what was typed."""
+    media = await MediaService(session=session).present(int(request.path_params["media_id"]))
+    gate = request.app.state.write_gate
+    tags = await TagService(session, gate).for_media(media.media_hash)
+    view = TagList(media.id, tags, error=problem.message, value=problem.value)
+    return Template(
+        template_name="partials/_tags.html" if is_htmx(request) else "pages/tag_error.html",
+        context={"taglist": view},
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=MediaType.HTML,
+    )
+
+
+async def pixel(
+    request: Request[Any, Any, Any], session: AsyncSession, problem: Problem
+) -> Response[Any]:
+    """Whatever went wrong, an ``<img>`` gets an image (with the status that says what)."""
+    return Response(
+        PIXEL,
+        media_type="image/gif",
+        headers={**problem.headers, "cache-control": "no-store"},
+        status_code=problem.status,
+    )
 
 
 class FavoriteController(Controller):
     path = "/media/{media_id:int}/favorite"
     dependencies = SERVICES
 
-    @post("/", name="favorite", status_code=HTTP_303_SEE_OTHER)
+    @post(
+        "/",
+        name="favorite",
+        status_code=HTTP_303_SEE_OTHER,
+        guards=[HOUSEHOLD],
+        dependencies=form_of(FavoriteForm),
+    )
     async def favorite(
         self,
-        request: HTMXRequest,
-        media_id: int,
-        media_service: MediaService,
+        request: Request[Any, Any, Any],
+        media: Media,
+        person: uuid.UUID,
+        form: FavoriteForm,
         favorites: FavoriteService,
     ) -> Response[Any]:
-        media = await present_media(media_service, media_id)
-        await check_write_limit(request)
-        form = await _form(request)
-        wanted = form.get("favorite", "1") not in {"0", "false", "off"}
-        await favorites.set(current_user_id(request), media.media_hash, wanted)
-        next_url = safe_next(form.get("next"), f"/media/{media.id}")
-        if request.htmx:
-            button = FavoriteButton(
-                media.id, media.media_hash, wanted, next_url, compact=form.get("compact") == "1"
-            )
-            return Template(
-                template_name="partials/_favorite.html", context={"fav": button}, status_code=200
-            )
-        flash(
+        await favorites.set(person, media.media_hash, form.favorite)
+        back = form.next or url(request, "watch", media_id=media.id)
+        button = FavoriteButton(media.id, media.media_hash, form.favorite, back, form.compact)
+        return done(
             request,
-            "Added to favorites." if wanted else "Removed from favorites.",
-            category="success",
+            "partials/_favorite.html",
+            {"fav": button},
+            message="Added to favorites." if form.favorite else "Removed from favorites.",
+            back=back,
         )
-        return Redirect(path=next_url, status_code=HTTP_303_SEE_OTHER)
 
 
 class TagController(Controller):
     path = "/media/{media_id:int}/tags"
     dependencies = SERVICES
 
-    @post("/", name="tag:add", status_code=HTTP_303_SEE_OTHER)
+    @post(
+        "/",
+        name="tag:add",
+        status_code=HTTP_303_SEE_OTHER,
+        guards=[HOUSEHOLD],
+        dependencies=form_of(TagInput),
+        opt=shows_errors(tag_list, 400),
+    )
     async def add(
-        self, request: HTMXRequest, media_id: int, media_service: MediaService, tags: TagService
+        self, request: Request[Any, Any, Any], media: Media, form: TagInput, tags: TagService
     ) -> Response[Any]:
-        media = await present_media(media_service, media_id)
-        await check_write_limit(request)
-        form = await _form(request)
-        raw = form.get("name", "")
-        try:
-            tag = await tags.add(media.media_hash, raw)
-        except TagError as exc:
-            return await self._answer(request, media.id, media.media_hash, tags, f"Tag {exc}.", raw)
-        return await self._answer(
-            request, media.id, media.media_hash, tags, None, "", f"Tagged “{tag.name}”."
-        )
+        tag = await tags.add(media.media_hash, form.name)
+        return await self._answer(request, media, tags, f"Tagged “{tag.name}”.")
 
-    @post("/{tag_id:int}/remove", name="tag:remove", status_code=HTTP_303_SEE_OTHER)
+    @post(
+        "/{tag_id:int}/remove",
+        name="tag:remove",
+        status_code=HTTP_303_SEE_OTHER,
+        guards=[HOUSEHOLD],
+        dependencies=form_of(NoFields),
+    )
     async def remove(
         self,
-        request: HTMXRequest,
-        media_id: int,
+        request: Request[Any, Any, Any],
+        media: Media,
         tag_id: int,
-        media_service: MediaService,
+        form: NoFields,
         tags: TagService,
     ) -> Response[Any]:
-        media = await present_media(media_service, media_id)
-        await check_write_limit(request)
         await tags.remove(media.media_hash, tag_id)
-        return await self._answer(
-            request, media.id, media.media_hash, tags, None, "", "Tag removed."
-        )
+        return await self._answer(request, media, tags, "Tag removed.")
 
     async def _answer(
-        self,
-        request: HTMXRequest,
-        media_id: int,
-        media_hash: str,
-        tags: TagService,
-        error: str | None,
-        value: str,
-        done: str | None = None,
+        self, request: Request[Any, Any, Any], media: Media, tags: TagService, message: str
     ) -> Response[Any]:
-        status = HTTP_400_BAD_REQUEST if error else 200
-        if request.htmx or error:
-            view = TagList(media_id, await tags.for_media(media_hash), error=error, value=value)
-            template = "partials/_tags.html" if request.htmx else "pages/tag_error.html"
-            return Template(
-                template_name=template,
-                context={"taglist": view},
-                status_code=status,
-                media_type=MediaType.HTML,
-            )
-        if done:
-            flash(request, done, category="success")
-        return Redirect(path=f"/media/{media_id}#tags", status_code=HTTP_303_SEE_OTHER)
+        context = {}
+        if is_htmx(request):  # (the page the plain form goes back to reads them itself)
+            context["taglist"] = TagList(media.id, await tags.for_media(media.media_hash))
+        back = url(request, "watch", media_id=media.id) + "#tags"
+        return done(request, "partials/_tags.html", context, message=message, back=back)
 
 
 class ActivityController(Controller):
@@ -177,67 +176,43 @@ class ActivityController(Controller):
     path = "/media/{media_id:int}"
     dependencies = SERVICES
 
-    @post("/view", name="view", status_code=HTTP_204_NO_CONTENT)
+    @post(
+        "/view",
+        name="view",
+        status_code=HTTP_204_NO_CONTENT,
+        guards=[HOUSEHOLD],
+        dependencies=form_of(NoFields),
+    )
     async def view(
-        self,
-        request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
-        activity: ActivityService,
+        self, media: Media, person: uuid.UUID, form: NoFields, activity: ActivityService
     ) -> None:
-        media = await present_media(media_service, media_id)
-        await check_write_limit(request)
-        await activity.record_view(current_user_id(request), media.media_hash)
+        await activity.record_view(person, media.media_hash)
 
-    @get("/noscript-view", name="noscript-view", include_in_schema=False, cache_control=None)
+    @get(
+        "/noscript-view",
+        name="noscript-view",
+        include_in_schema=False,
+        cache_control=None,
+        guards=[same_site_only, HOUSEHOLD],
+        opt=shows_errors(pixel, 400, 403, 404, 429, 503),
+    )
     async def noscript_view(
-        self,
-        request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
-        activity: ActivityService,
+        self, media: Media, person: uuid.UUID, activity: ActivityService
     ) -> Response[bytes]:
         """Counts a view for browsers without JavaScript (an image inside <noscript>): one per
-        person per video per hour, and only when lvs's own page asked (``from_this_site``): an
+        person per video per hour, and only when lvs's own page asked (``same_site_only``): an
         ``<img>`` on another site must not count views."""
-        media = await present_media(media_service, media_id)
-        if not from_this_site(request):
-            status = HTTP_403_FORBIDDEN
-        else:
-            decision = await request.app.state.household_limiter.hit(request)
-            status = 200 if decision.allowed else HTTP_429_TOO_MANY_REQUESTS
-            if decision.allowed:
-                await activity.record_view(current_user_id(request), media.media_hash)
-        return Response(
-            PIXEL, media_type="image/gif", headers={"cache-control": "no-store"}, status_code=status
-        )
+        await activity.record_view(person, media.media_hash)
+        return Response(PIXEL, media_type="image/gif", headers={"cache-control": "no-store"})
 
-    @post("/position", name="position", status_code=HTTP_204_NO_CONTENT)
+    @post(
+        "/position",
+        name="position",
+        status_code=HTTP_204_NO_CONTENT,
+        guards=[HOUSEHOLD],
+        dependencies=form_of(PositionInput),
+    )
     async def position(
-        self,
-        request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
-        activity: ActivityService,
+        self, media: Media, person: uuid.UUID, form: PositionInput, activity: ActivityService
     ) -> None:
-        media = await present_media(media_service, media_id)
-        await check_write_limit(request)
-        form = await _form(request)
-        seconds = parse_seconds(form.get("seconds"))
-        await activity.save_position(
-            current_user_id(request), media.media_hash, seconds, media.duration
-        )
-
-
-def parse_seconds(raw: object) -> float:
-    """A playback position: a finite number of seconds from 0 to 10 000 000."""
-    try:
-        value = float("nan") if isinstance(raw, bool) else float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not (0 <= value <= 1e7):
-        raise ValidationException(
-            detail="seconds: must be a number of seconds from 0 to 10000000",
-            extra=[{"field": "seconds", "message": "must be a number of seconds"}],
-        )
-    return value
+        await activity.save_position(person, media.media_hash, form.seconds, media.duration)

@@ -1,33 +1,64 @@
-"""Text that clients send, checked once for every route.
+"""Text that clients send, checked once, and the typed inputs each action reads.
 
 * Query parameters (``QueryTextMiddleware``): a control character in a name or value is a 400
   that names the parameter, on every route. They are never part of a search, a tag, a folder or
   a sort, and PostgreSQL text cannot hold NUL at all (a NUL that reached a query was a 500 there
   and a silent mismatch on SQLite).
-* Form bodies (``read_form``): strictly UTF-8, else a 400; not a form at all, a 415. The fields
-  themselves are checked by the rules that use them (a tag name refuses control characters with
-  its own message, a path to go back to falls back to ``/``).
-* JSON bodies: ``lvs.web.jsonio``."""
+* Form bodies (``read_form``): strictly UTF-8, else a 400; not a form at all, a 415.
+* JSON bodies (``json_body``): ``application/json`` only (415), a JSON object (400 naming
+  ``body``).
+* Each action's fields: a small frozen dataclass (``RatingInput``, ``FavoriteForm``, ...) whose
+  ``parse`` reads a form's or a JSON object's fields and raises ``InvalidInput`` naming the field.
+  A handler asks for one with ``dependencies=form_of(RatingInput)`` or ``json_of(...)`` and
+  gets it as its ``form`` (or ``payload``) argument; the field rules themselves live with the
+  services that own them (a rating's value, a tag's name), so both renderings check the same
+  things."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
-from urllib.parse import parse_qsl
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Self, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
+import msgspec
 from litestar import Request
+from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["CONTROL", "QueryTextMiddleware", "bad_request", "read_form"]
+from lvs.services.errors import InvalidInput
+from lvs.services.ratings import parse_rating_value
+
+__all__ = [
+    "CONTROL",
+    "MAX_SECONDS",
+    "FavoriteForm",
+    "FavoriteJson",
+    "NoFields",
+    "PositionInput",
+    "QueryTextMiddleware",
+    "RatingInput",
+    "TagInput",
+    "bad_request",
+    "form_of",
+    "json_body",
+    "json_of",
+    "parse_seconds",
+    "read_form",
+    "safe_next",
+]
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 """C0 control characters and DEL."""
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+MAX_SECONDS = 1e7
+"""The largest playback position or start time accepted, in seconds (about 115 days)."""
 
 
 def bad_request(field: str, message: str) -> HTTPException:
@@ -79,3 +110,175 @@ async def read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
     except (ValueError, UnicodeError, RecursionError) as exc:
         raise bad_request("body", "not a readable form (forms are UTF-8)") from exc
     return fields
+
+
+async def json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The request's JSON object, or a 415/400 that says what is wrong.
+
+    Requiring ``application/json`` is also what keeps the JSON API safe from cross-site forms:
+    a page elsewhere cannot send that type without a CORS preflight, which lvs never allows."""
+    if request.content_type[0] != "application/json":
+        raise HTTPException(
+            status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="Send application/json"
+        )
+    try:
+        payload = msgspec.json.decode(await request.body())
+    except (ValueError, RecursionError) as exc:
+        # msgspec.DecodeError for bad syntax, UnicodeDecodeError for invalid UTF-8 inside a
+        # string, RecursionError for arrays nested thousands deep: all the client's doing.
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise bad_request("body", f"malformed JSON ({reason})") from exc
+    if not isinstance(payload, dict):
+        raise bad_request("body", 'must be a JSON object like {"value": 4}')
+    return payload
+
+
+# -- single values --------------------------------------------------------------------------------
+
+
+def safe_next(raw: object, fallback: str = "/") -> str:
+    """A local path to go back to after a form POST (never another site)."""
+    if not raw or not isinstance(raw, str):
+        return fallback
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or raw.startswith("//"):
+        return fallback
+    if "\\" in raw or any(ord(c) < 32 for c in raw):
+        return fallback
+    return raw
+
+
+def parse_seconds(raw: object) -> float:
+    """A playback position: a finite number of seconds from 0 to ``MAX_SECONDS``."""
+    try:
+        value = float("nan") if isinstance(raw, bool) else float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (0 <= value <= MAX_SECONDS):
+        raise InvalidInput(
+            f"must be a number of seconds from 0 to {MAX_SECONDS:.0f}",
+            field="seconds",
+            label="Position",
+        )
+    return value
+
+
+# -- each action's fields -------------------------------------------------------------------------
+
+Fields = dict[str, Any]
+
+
+class Input(Protocol):
+    @classmethod
+    def parse(cls, fields: Fields) -> Self: ...
+
+
+In = TypeVar("In", bound=Input)
+
+
+@dataclass(frozen=True, slots=True)
+class _Widget:
+    """What every widget form also sends: where to go back to, and the card's compact look."""
+
+    next: str | None
+    compact: bool
+
+
+def _widget(fields: Fields) -> _Widget:
+    return _Widget(safe_next(fields.get("next"), "") or None, fields.get("compact") == "1")
+
+
+@dataclass(frozen=True, slots=True)
+class RatingInput:
+    """``value`` 1–5 (the star form's button, or ``{"value": 4}``)."""
+
+    value: int
+    next: str | None = None
+    compact: bool = False
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        widget = _widget(fields)
+        return cls(parse_rating_value(fields.get("value")), widget.next, widget.compact)
+
+
+@dataclass(frozen=True, slots=True)
+class FavoriteForm:
+    """The heart: ``favorite=1`` (the default) or ``0``/``false``/``off``."""
+
+    favorite: bool
+    next: str | None = None
+    compact: bool = False
+
+    OFF: ClassVar[frozenset[str]] = frozenset({"0", "false", "off"})
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        widget = _widget(fields)
+        return cls(str(fields.get("favorite", "1")) not in cls.OFF, widget.next, widget.compact)
+
+
+@dataclass(frozen=True, slots=True)
+class FavoriteJson:
+    """``{"favorite": true}``: strictly a JSON boolean."""
+
+    favorite: bool
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        wanted = fields.get("favorite")
+        if not isinstance(wanted, bool):
+            raise InvalidInput("must be true or false", field="favorite", label="Favorite")
+        return cls(wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class TagInput:
+    """``name``: checked by the tag service (``normalise_tag``) as it is added."""
+
+    name: object
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        return cls(fields.get("name", "") if fields else "")
+
+
+@dataclass(frozen=True, slots=True)
+class PositionInput:
+    """``seconds``: where the player is."""
+
+    seconds: float
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        return cls(parse_seconds(fields.get("seconds")))
+
+
+@dataclass(frozen=True, slots=True)
+class NoFields:
+    """An action that takes nothing but the request itself (its CSRF token, its JSON ``{}``)."""
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        return cls()
+
+
+def form_of(kind: type[In]) -> dict[str, Provide]:
+    """``dependencies=form_of(RatingInput)``: the handler's ``form`` is that, read from a form."""
+
+    async def provide(request: Request[Any, Any, Any]) -> In:
+        return kind.parse(await read_form(request))
+
+    provide.__annotations__["return"] = kind
+    return {"form": Provide(provide)}
+
+
+def json_of(kind: type[In]) -> dict[str, Provide]:
+    """``dependencies=json_of(FavoriteJson)``: the handler's ``payload``, read from a JSON
+    object."""
+
+    async def provide(request: Request[Any, Any, Any]) -> In:
+        return kind.parse(await json_body(request))
+
+    provide.__annotations__["return"] = kind
+    return {"payload": Provide(provide)}

@@ -4,6 +4,7 @@ up by id in the database; no path ever comes from the request."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,22 +28,19 @@ from lvs.services.ratings import RatingService
 from lvs.services.tags import TagService
 from lvs.settings import Settings
 from lvs.web.accel import FileSender
+from lvs.web.answers import url
 from lvs.web.deps import SERVICES
-from lvs.web.identity import current_user_id
+from lvs.web.inputs import MAX_SECONDS
 from lvs.web.ranges import media_type_for
 from lvs.web.views import FavoriteButton, RatingWidget, TagList, WatchView
 
 __all__ = [
-    "MAX_ID",
     "MediaController",
     "StreamPaths",
     "conversion_source",
     "playback_plan",
     "present_media",
 ]
-
-
-MAX_ID = 2**63 - 1
 
 
 class StreamPaths:
@@ -68,13 +66,10 @@ class StreamPaths:
 
 
 async def present_media(media_service: MediaService, media_id: int) -> Media:
-    """The video with this id whose file is present, or a 404."""
-    if not 0 < media_id <= MAX_ID:  # beyond what the database can hold: no such video
-        raise NotFoundException(f"No video with id {media_id}")
-    media = await media_service.get_present(media_id)
-    if media is None:
-        raise NotFoundException(f"No video with id {media_id}")
-    return media
+    """The video with this id whose file is present, else ``UnknownMedia`` (a 404).
+
+    For code written before the ``media`` dependency: a handler now takes ``media: Media``."""
+    return await media_service.present(media_id)
 
 
 def playback_plan(media: Media, settings: Settings) -> Plan:
@@ -95,8 +90,8 @@ class MediaController(Controller):
     async def watch(
         self,
         request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
+        media: Media,
+        person: uuid.UUID,
         ratings: RatingService,
         favorites: FavoriteService,
         tags: TagService,
@@ -104,12 +99,11 @@ class MediaController(Controller):
         library: LibraryService,
         settings: Settings,
         t: Annotated[
-            float | None, Parameter(ge=0, le=1e7, description="Start time in seconds")
+            float | None, Parameter(ge=0, le=MAX_SECONDS, description="Start time in seconds")
         ] = None,
     ) -> Template:
-        media = await present_media(media_service, media_id)
-        user_id = current_user_id(request)
-        here = f"/media/{media.id}"
+        user_id = person
+        here = url(request, "watch", media_id=media.id)
         saved = resume_point(await activity.position(user_id, media.media_hash), media.duration)
         start_at = t if t is not None else saved
         plan = playback_plan(media, settings)
@@ -147,16 +141,13 @@ class MediaController(Controller):
         path = paths.get(media_id)
         if path is None:  # (a session only when needed: this is the hottest route)
             async with request.app.state.sessions() as session:
-                media = await present_media(MediaService(session=session), media_id)
+                media = await MediaService(session=session).present(media_id)
             path = paths.put(media_id, media.path)
         files: FileSender = request.app.state.files  # behind nginx: X-Accel-Redirect
         return files(request.scope, path, media_type=media_type_for(path))
 
     @get("/thumbnail", name="thumbnail", include_in_schema=False)
-    async def thumbnail(
-        self, media_id: int, media_service: MediaService, settings: Settings
-    ) -> File:
-        media = await present_media(media_service, media_id)
+    async def thumbnail(self, media: Media, settings: Settings) -> File:
         path = thumbnail_path(settings.thumbs_dir, media.media_hash)
         if not media.has_thumbnail or not path.is_file():
             raise NotFoundException("No thumbnail yet")
@@ -168,11 +159,8 @@ class MediaController(Controller):
         )
 
     @get("/subtitles/{index:int}", name="subtitles", include_in_schema=False)
-    async def subtitles(
-        self, media_id: int, index: int, media_service: MediaService
-    ) -> Response[str]:
+    async def subtitles(self, media: Media, index: int) -> Response[str]:
         """The index-th sidecar subtitle file of this video, as WebVTT."""
-        media = await present_media(media_service, media_id)
         sidecars = find_sidecars(Path(media.path))
         if not 0 <= index < len(sidecars):
             raise NotFoundException("No such subtitles")

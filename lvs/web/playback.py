@@ -15,13 +15,13 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Stream
 from litestar.types import ASGIApp
 
+from lvs.db.models import Media
 from lvs.playback.converter import Converter
 from lvs.playback.hls import playlist
-from lvs.services.media import MediaService
 from lvs.settings import Settings
 from lvs.web.accel import FileSender
 from lvs.web.deps import SERVICES
-from lvs.web.media import conversion_source, playback_plan, present_media
+from lvs.web.media import conversion_source, playback_plan
 from lvs.web.views import HLS_TYPE
 
 __all__ = ["PlaybackController"]
@@ -38,12 +38,10 @@ class PlaybackController(Controller):
     async def index(
         self,
         request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
+        media: Media,
         settings: Settings,
     ) -> Response[str]:
         """Every segment of the whole video, listed up front (seek anywhere at once)."""
-        media = await present_media(media_service, media_id)
         source = conversion_source(media, playback_plan(media, settings))
         converter: Converter = request.app.state.converter
         segments = await converter.segments(source)
@@ -57,14 +55,12 @@ class PlaybackController(Controller):
     async def progressive(
         self,
         request: Request[Any, Any, Any],
-        media_id: int,
-        media_service: MediaService,
+        media: Media,
         settings: Settings,
     ) -> Stream:
         """The whole converted video as one fragmented MP4, made as it streams: the last
         ``<source>``, for browsers with neither native HLS nor scripts (Firefox without
         JavaScript). It plays from the start; seeking needs HLS."""
-        media = await present_media(media_service, media_id)
         source = conversion_source(media, playback_plan(media, settings))
         converter: Converter = request.app.state.converter
         viewer = request.app.state.limiter.client(request)
@@ -75,17 +71,15 @@ class PlaybackController(Controller):
     async def segment(
         self,
         request: Request[Any, Any, Any],
-        media_id: int,
+        media: Media,
         variant: str,
         segment: str,
-        media_service: MediaService,
         settings: Settings,
     ) -> ASGIApp:
         """One segment (MPEG-TS), from the cache or made now; byte ranges work as for files."""
         match = _SEGMENT_NAME.fullmatch(segment)
         if match is None:
             raise NotFoundException("No such segment")
-        media = await present_media(media_service, media_id)
         source = conversion_source(media, playback_plan(media, settings))
         if variant != source.variant:  # a playlist from before a settings change
             raise NotFoundException("No such segment")

@@ -5,6 +5,13 @@ configured trusted proxy. If the shared storage (Redis) cannot be reached, or do
 within LVS_REDIS_TIMEOUT, the limiter fails open with a logged warning, and leaves the storage
 alone for a couple of seconds (``Breaker``) so that requests meanwhile do not each wait again: a
 household's video server staying usable matters more than a rate limit.
+
+Write routes name their limit with a guard, ``guards=[RATINGS]`` or ``guards=[HOUSEHOLD]``: the
+one rule for every write, form or JSON. Guards run before the body is read and before the video
+is looked up, so **every write request counts, whatever it carries**: a bad value, an unknown
+video or a malformed body costs quota exactly as a good write does (only a refused CSRF token
+or an oversized body, stopped by middleware earlier still, does not). Over the limit the guard
+raises ``RateLimited``, which ``lvs.web.errors`` answers with 429 and Retry-After.
 """
 
 from __future__ import annotations
@@ -20,12 +27,21 @@ from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 
 from lvs.services.cache import Breaker
 from lvs.settings import Settings
 from lvs.web.security import client_address
 
-__all__ = ["RateLimitDecision", "WriteLimiter", "forwarded_for"]
+__all__ = [
+    "HOUSEHOLD",
+    "RATINGS",
+    "RateLimitDecision",
+    "RateLimited",
+    "WriteLimit",
+    "WriteLimiter",
+    "forwarded_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +113,37 @@ class WriteLimiter:
 
     async def reset(self) -> None:
         await self.storage.reset()  # type: ignore[misc]
+
+
+class RateLimited(Exception):
+    """Over a write limit: try again in ``retry_after`` seconds. ``what`` names the writes in
+    the message ("ratings", "changes")."""
+
+    def __init__(self, retry_after: int, what: str) -> None:
+        super().__init__(f"Too many {what} at once. Try again in {retry_after} s.")
+        self.retry_after = retry_after
+        self.what = what
+
+
+@dataclass(frozen=True, slots=True)
+class WriteLimit:
+    """A guard: counts the request against the app's limiter ``state`` (an attribute of
+    ``app.state``), and raises ``RateLimited`` past it."""
+
+    state: str
+    what: str
+
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    ) -> None:
+        limiter: WriteLimiter = connection.app.state[self.state]
+        decision = await limiter.hit(connection)
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after, self.what)
+
+
+RATINGS = WriteLimit("limiter", "ratings")
+"""Star ratings, form and JSON (LVS_RATE_LIMIT)."""
+
+HOUSEHOLD = WriteLimit("household_limiter", "changes")
+"""Favorites, tags, views and resume positions, form and JSON (LVS_WRITE_RATE_LIMIT)."""

@@ -1,128 +1,67 @@
-"""Rating a video: the star form (htmx fragment or 303 without JavaScript) and its JSON twin.
+"""Rating a video: the star form (htmx fragment, or 303 without JavaScript) and its JSON twin.
 
-Both renderings call the same ``RatingService``; validation, rate limiting and busy-database
-handling are shared, only the way each answer is written differs."""
+Both call ``RatingService.rate``; the guard ``RATINGS`` counts the write first, the ``media``
+dependency 404s an unknown fingerprint, ``form`` is the parsed input, and every error is
+answered by ``lvs.web.errors`` (the star form shows it in its own widget: ``rating_widget``)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.di import Provide
-from litestar.exceptions import HTTPException, NotFoundException, TooManyRequestsException
-from litestar.plugins.flash import flash
-from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Redirect, Template
-from litestar.status_codes import (
-    HTTP_303_SEE_OTHER,
-    HTTP_400_BAD_REQUEST,
-    HTTP_429_TOO_MANY_REQUESTS,
-    HTTP_503_SERVICE_UNAVAILABLE,
-)
+from litestar.response import Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from lvs.services.ratings import (
-    HASH_RE,
-    DatabaseBusy,
-    RatingService,
-    RatingSummary,
-    RatingValueError,
-    UnknownMedia,
-    parse_rating_value,
-)
-from lvs.web.deps import provide_rating_service
-from lvs.web.identity import current_user_id, peek_user_id
-from lvs.web.inputs import read_form
-from lvs.web.jsonio import bad_request, json_body
-from lvs.web.ratelimit import WriteLimiter
+from lvs.db.models import Media
+from lvs.services.errors import UnknownMedia
+from lvs.services.media import MediaService
+from lvs.services.ratings import RatingService, RatingSummary
+from lvs.web.answers import done
+from lvs.web.deps import BY_HASH, rating_service
+from lvs.web.errors import Problem, is_htmx, shows_errors
+from lvs.web.identity import peek_user_id
+from lvs.web.inputs import RatingInput, form_of, json_of, read_form, safe_next
+from lvs.web.ratelimit import RATINGS
 from lvs.web.views import RatingWidget
 
-__all__ = ["RatingApiController", "RatingController", "safe_next"]
+__all__ = ["RatingApiController", "RatingController", "summary_json"]
 
 
-def safe_next(raw: str | None, fallback: str = "/") -> str:
-    """A local path to go back to after a form POST (never another site)."""
-    if not raw:
-        return fallback
-    parts = urlsplit(raw)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or raw.startswith("//"):
-        return fallback
-    if "\\" in raw or any(ord(c) < 32 for c in raw):
-        return fallback
-    return raw
+async def rating_widget(
+    request: Request[Any, Any, Any], session: AsyncSession, problem: Problem
+) -> Response[Any] | None:
+    """The star form's errors: the widget again, with its current figures and the message
+    (its fragment for htmx, a small page with a way back otherwise)."""
+    media_hash = str(request.path_params.get("media_hash", ""))
+    try:
+        await MediaService(session=session).present_by_hash(media_hash)
+    except UnknownMedia:
+        return None
+    try:
+        fields = await read_form(request)
+    except Exception:  # an unreadable body still gets its widget
+        fields = {}
+    summary = await rating_service(session, request.app.state).summary(
+        media_hash, peek_user_id(request)
+    )
+    widget = RatingWidget(
+        summary,
+        compact=fields.get("compact") == "1",
+        next_url=safe_next(fields.get("next")),
+        error=problem.message,
+    )
+    return Template(
+        template_name="partials/_rating.html" if is_htmx(request) else "pages/rating_error.html",
+        context={"widget": widget},
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=MediaType.HTML,
+    )
 
 
-def _limiter(request: Request[Any, Any, Any]) -> WriteLimiter:
-    limiter: WriteLimiter = request.app.state.limiter
-    return limiter
-
-
-async def _require_media(ratings: RatingService, media_hash: str) -> None:
-    if not await ratings.media_exists(media_hash):
-        raise NotFoundException(f"No video with fingerprint {media_hash!r}")
-
-
-class RatingController(Controller):
-    """``POST /ratings/{media_hash}``: the star form."""
-
-    path = "/ratings/{media_hash:str}"
-    dependencies = {"ratings": Provide(provide_rating_service, sync_to_thread=False)}
-
-    @post("/", name="rate", status_code=HTTP_303_SEE_OTHER)
-    async def rate(
-        self, request: HTMXRequest, media_hash: str, ratings: RatingService
-    ) -> Response[Any]:
-        await _require_media(ratings, media_hash)
-        user_id = current_user_id(request)
-        form = await read_form(request)
-        compact = form.get("compact") == "1"
-        next_url = safe_next(form.get("next"), fallback="/")
-
-        async def widget(
-            status: int, error: str, headers: dict[str, str] | None = None
-        ) -> Response[Any]:
-            summary = await ratings.summary(media_hash, user_id)
-            view = RatingWidget(summary, compact=compact, next_url=next_url, error=error)
-            template = "partials/_rating.html" if request.htmx else "pages/rating_error.html"
-            return Template(
-                template_name=template,
-                context={"widget": view},
-                status_code=status,
-                headers=headers or {},
-                media_type=MediaType.HTML,
-            )
-
-        decision = await _limiter(request).hit(request)
-        if not decision.allowed:
-            return await widget(
-                HTTP_429_TOO_MANY_REQUESTS,
-                f"Too many ratings at once. Try again in {decision.retry_after} s.",
-                {"Retry-After": str(decision.retry_after)},
-            )
-        try:
-            value = parse_rating_value(form.get("value"))
-        except RatingValueError as exc:
-            return await widget(HTTP_400_BAD_REQUEST, f"Rating {exc}.")
-        try:
-            summary = await ratings.rate(media_hash, user_id, value)
-        except UnknownMedia as exc:
-            raise NotFoundException(f"No video with fingerprint {media_hash!r}") from exc
-        except DatabaseBusy as exc:
-            return await widget(
-                HTTP_503_SERVICE_UNAVAILABLE,
-                "The library is busy; your rating was not saved. Try again.",
-                {"Retry-After": str(exc.retry_after)},
-            )
-        if request.htmx:
-            view = RatingWidget(summary, compact=compact, next_url=next_url)
-            return Template(
-                template_name="partials/_rating.html", context={"widget": view}, status_code=200
-            )
-        flash(request, f"Rated {value} out of 5.", category="success")
-        return Redirect(path=next_url, status_code=HTTP_303_SEE_OTHER)
-
-
-def _summary_json(summary: RatingSummary) -> dict[str, Any]:
+def summary_json(summary: RatingSummary) -> dict[str, Any]:
     return {
         "media_hash": summary.media_hash,
         "average": None if summary.average is None else round(summary.average, 2),
@@ -131,47 +70,58 @@ def _summary_json(summary: RatingSummary) -> dict[str, Any]:
     }
 
 
+class RatingController(Controller):
+    """``POST /ratings/{media_hash}``: the star form."""
+
+    path = "/ratings/{media_hash:str}"
+    dependencies = BY_HASH
+
+    @post(
+        "/",
+        name="rate",
+        status_code=HTTP_303_SEE_OTHER,
+        guards=[RATINGS],
+        dependencies=form_of(RatingInput),
+        opt=shows_errors(rating_widget, 400, 415, 429, 503),
+    )
+    async def rate(
+        self,
+        request: Request[Any, Any, Any],
+        media: Media,
+        person: uuid.UUID,
+        form: RatingInput,
+        ratings: RatingService,
+    ) -> Response[Any]:
+        summary = await ratings.rate(media.media_hash, person, form.value)
+        widget = RatingWidget(summary, compact=form.compact, next_url=form.next or "/")
+        return done(
+            request,
+            "partials/_rating.html",
+            {"widget": widget},
+            message=f"Rated {form.value} out of 5.",
+            back=widget.next_url,
+        )
+
+
 class RatingApiController(Controller):
     """The JSON twin: ``GET``/``POST /api/ratings/{media_hash}``."""
 
     path = "/api/ratings/{media_hash:str}"
     tags = ["ratings"]
-    dependencies = {"ratings": Provide(provide_rating_service, sync_to_thread=False)}
+    dependencies = BY_HASH
 
     @get("/", name="api:rating")
     async def read(
-        self, request: Request[Any, Any, Any], media_hash: str, ratings: RatingService
+        self, media: Media, viewer: uuid.UUID | None, ratings: RatingService
     ) -> dict[str, Any]:
         """The rating summary: average, count and the caller's own rating."""
-        await _require_media(ratings, media_hash)
-        return _summary_json(await ratings.summary(media_hash, peek_user_id(request)))
+        return summary_json(await ratings.summary(media.media_hash, viewer))
 
-    @post("/", name="api:rate", status_code=200)
+    @post(
+        "/", name="api:rate", status_code=200, guards=[RATINGS], dependencies=json_of(RatingInput)
+    )
     async def write(
-        self, request: Request[Any, Any, Any], media_hash: str, ratings: RatingService
+        self, media: Media, person: uuid.UUID, payload: RatingInput, ratings: RatingService
     ) -> dict[str, Any]:
         """Rate with ``{"value": 1..5}`` (Content-Type: application/json)."""
-        if not HASH_RE.match(media_hash):  # whether a video has it is checked as it is written
-            raise NotFoundException(f"No video with fingerprint {media_hash!r}")
-        payload = await json_body(request)
-        decision = await _limiter(request).hit(request)
-        if not decision.allowed:
-            raise TooManyRequestsException(
-                detail=f"Too many ratings. Try again in {decision.retry_after} s.",
-                headers={"Retry-After": str(decision.retry_after)},
-            )
-        try:
-            value = parse_rating_value(payload.get("value"))
-        except RatingValueError as exc:
-            raise bad_request("value", str(exc)) from exc
-        try:
-            summary = await ratings.rate(media_hash, current_user_id(request), value)
-        except UnknownMedia as exc:
-            raise NotFoundException(f"No video with fingerprint {media_hash!r}") from exc
-        except DatabaseBusy as exc:
-            raise HTTPException(
-                status_code=HTTP_503_SERVICE_UNAVAILABLE,
-                detail="The database is busy; the rating was not saved. Try again.",
-                headers={"Retry-After": str(exc.retry_after)},
-            ) from exc
-        return _summary_json(summary)
+        return summary_json(await ratings.rate(media.media_hash, person, payload.value))

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -19,9 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import lvs.db.config as db_config
-import lvs.services.ratings as ratings_module
+import lvs.services.rating_writes as rating_writes
+import lvs.services.writes as writes
 from lvs.db.config import make_engine
 from lvs.db.models import Rating
+from lvs.services.rating_writes import RatingWriter
 from lvs.services.ratings import (
     DatabaseBusy,
     RatingService,
@@ -52,9 +54,17 @@ class Ratings:
     sessions: async_sessionmaker[AsyncSession]
     store: MemoryStore
     gate: WriteGate
+    _writer: RatingWriter | None = field(default=None, repr=False)
+
+    @property
+    def writer(self) -> RatingWriter:
+        """The app's one writer (made on first use, after a test may have swapped the gate)."""
+        if self._writer is None:
+            self._writer = RatingWriter(self.sessions, self.gate, self.store)
+        return self._writer
 
     def service(self, session: AsyncSession) -> RatingService:
-        return RatingService(session, self.store, self.gate, cache_ttl=60)
+        return RatingService(session, self.store, self.writer, cache_ttl=60)
 
     async def rate(self, media_hash: str, user: uuid.UUID, value: int) -> Any:
         async with self.sessions() as session:
@@ -72,18 +82,24 @@ OpenRatings = Callable[[], Ratings]
 async def open_ratings(scanned: Settings) -> AsyncIterator[OpenRatings]:
     """Builds the engine when called, so a test can patch the busy timeout first."""
     engines: list[AsyncEngine] = []
+    made: list[Ratings] = []
 
     def factory() -> Ratings:
         engine = make_engine(scanned)
         engines.append(engine)
-        return Ratings(
-            engine,
-            async_sessionmaker(engine, expire_on_commit=False),
-            MemoryStore(),
-            WriteGate(serialise=True),
+        made.append(
+            Ratings(
+                engine,
+                async_sessionmaker(engine, expire_on_commit=False),
+                MemoryStore(),
+                WriteGate(serialise=True),
+            )
         )
+        return made[-1]
 
     yield factory
+    for r in made:
+        await r.writer.stop()
     for engine in engines:
         await engine.dispose()
 
@@ -256,15 +272,15 @@ class LockHolder:
 
 
 def count_attempts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Records every attempt RatingService makes at its write statements."""
+    """Records every attempt the rating writer makes at its write statements."""
     calls: list[int] = []
-    real = ratings_module.write_ratings
+    real = rating_writes.write_ratings
 
     async def counted(*args: Any) -> Any:
         calls.append(1)
         return await real(*args)
 
-    monkeypatch.setattr(ratings_module, "write_ratings", counted)
+    monkeypatch.setattr(rating_writes, "write_ratings", counted)
     return calls
 
 
@@ -296,7 +312,7 @@ async def test_a_lock_held_past_every_retry_is_database_busy_and_writes_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(db_config, "SQLITE_BUSY_TIMEOUT_MS", 100)
-    monkeypatch.setattr(RatingService, "RETRIES", 3)
+    monkeypatch.setattr(writes, "RETRIES", 3)
     ratings = open_ratings()
     attempts = count_attempts(monkeypatch)
 

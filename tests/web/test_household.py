@@ -5,7 +5,6 @@ follows a renamed file (it is keyed by media_hash)."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -20,6 +19,19 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup, Tag
 from conftest import db_execute, db_query, html, run_scan
+from helpers import (
+    HTMX,
+    csrf_token,
+    fields,
+    flashes,
+    follow,
+    fragment_roots,
+    get_page,
+    one,
+    retry_after,
+    submit,
+    text,
+)
 from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import update
@@ -29,7 +41,6 @@ from lvs.db.models import View
 from lvs.library.demo import make_clip
 from lvs.settings import Settings
 
-HTMX = {"HX-Request": "true"}
 LONG_SECONDS = 40.0  # long enough for a resume point (2-3 s clips are all "near the end")
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -65,68 +76,6 @@ def ids(scanned: Settings) -> dict[str, int]:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def text(node: Tag | None) -> str:
-    assert node is not None
-    return " ".join(node.get_text(" ", strip=True).split())
-
-
-def get_page(client: TestClient[Litestar], url: str) -> BeautifulSoup:
-    response = client.get(url)
-    assert response.status_code == 200, (url, response.status_code, response.text[:500])
-    page: BeautifulSoup = html(response.text)
-    return page
-
-
-def one(page: BeautifulSoup | Tag, selector: str) -> Tag:
-    found = page.select(selector)
-    assert len(found) == 1, f"{len(found)} elements match {selector!r}"
-    return found[0]
-
-
-def fields(form: Tag) -> dict[str, str]:
-    """What a browser sends for ``form``: its named inputs with their current values."""
-    return {str(i["name"]): str(i.get("value", "")) for i in form.select("input[name]")}
-
-
-def submit(
-    client: TestClient[Litestar], form: Tag, *, htmx: bool = False, **changes: str
-) -> httpx.Response:
-    """Submit ``form`` as a browser would (htmx sends the same fields plus its headers)."""
-    assert str(form.get("method", "get")).lower() == "post"
-    if htmx:
-        assert form.get("hx-post") == form["action"], "htmx must post where the form posts"
-    return client.post(
-        str(form["action"]),
-        data=fields(form) | changes,
-        headers=HTMX if htmx else {},
-        follow_redirects=False,
-    )
-
-
-def fragment_roots(response: httpx.Response) -> list[Tag]:
-    fragment = html(response.text)
-    assert fragment.find("html") is None and fragment.find("body") is None, "not a fragment"
-    return [node for node in fragment.children if isinstance(node, Tag)]
-
-
-def flashes(page: BeautifulSoup) -> list[str]:
-    return [text(f) for f in page.select("#flashes .flash")]
-
-
-def follow(client: TestClient[Litestar], response: httpx.Response) -> BeautifulSoup:
-    assert response.status_code == 303, (response.status_code, response.text[:500])
-    return get_page(client, response.headers["location"])
-
-
-def csrf_token(page: BeautifulSoup) -> str:
-    """The token player.js sends: the one htmx gets from ``<body hx-headers>``."""
-    body = page.select_one("body")
-    assert body is not None
-    token = json.loads(str(body["hx-headers"]))["x-csrftoken"]
-    assert token
-    return str(token)
 
 
 def card_titles(page: BeautifulSoup | Tag) -> list[str]:
@@ -211,12 +160,6 @@ def someone_else(client: TestClient[Litestar]) -> Iterator[TestClient[Litestar]]
         yield client
     finally:
         client.cookies = saved
-
-
-def retry_after(response: httpx.Response) -> int:
-    value = response.headers.get("retry-after", "")
-    assert re.fullmatch(r"\d+", value), f"Retry-After is not whole seconds: {value!r}"
-    return int(value)
 
 
 # -- favorites ----------------------------------------------------------------------------------

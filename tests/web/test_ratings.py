@@ -17,16 +17,15 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup, Tag
 from conftest import db_query, html
+from helpers import HTMX, fragment_roots, retry_after, text
 from litestar import Litestar
 from litestar.testing import TestClient
 from litestar.testing import transport as litestar_transport
 
 import lvs.db.config as db_config
+import lvs.services.writes as writes
 from lvs.app import create_app
-from lvs.services.ratings import RatingService
 from lvs.settings import Settings
-
-HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
@@ -44,11 +43,6 @@ def alpha(videos: dict[str, tuple[int, str]]) -> tuple[int, str]:
 def rating_rows(settings: Settings) -> list[tuple[str, int]]:
     """``(media_hash, value)`` of every row in the ratings table."""
     return db_query(settings, "SELECT media_hash, value FROM ratings ORDER BY id")
-
-
-def text(node: Tag | None) -> str:
-    assert node is not None
-    return " ".join(node.get_text(" ", strip=True).split())
 
 
 def widget_of(page: BeautifulSoup | Tag, media_hash: str) -> Tag:
@@ -72,18 +66,6 @@ def pressed(widget: Tag) -> list[str]:
 
 def summary_text(widget: Tag) -> str:
     return text(widget.select_one(".rating-summary"))
-
-
-def fragment_roots(response: httpx.Response) -> list[Tag]:
-    fragment = html(response.text)
-    assert fragment.find("html") is None and fragment.find("body") is None, "not a fragment"
-    return [node for node in fragment.children if isinstance(node, Tag)]
-
-
-def retry_after(response: httpx.Response) -> int:
-    value = response.headers.get("retry-after", "")
-    assert re.fullmatch(r"\d+", value), f"Retry-After is not whole seconds: {value!r}"
-    return int(value)
 
 
 def watch(client: TestClient[Litestar], media_id: int) -> BeautifulSoup:
@@ -908,7 +890,7 @@ class LockHolder:
 def impatient(scanned: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient[Litestar]]:
     """An app that waits 50 ms for a lock and retries twice."""
     monkeypatch.setattr(db_config, "SQLITE_BUSY_TIMEOUT_MS", 50)
-    monkeypatch.setattr(RatingService, "RETRIES", 2)
+    monkeypatch.setattr(writes, "RETRIES", 2)
     with TestClient(create_app(scanned)) as c:
         yield c
 
