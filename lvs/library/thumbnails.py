@@ -18,6 +18,7 @@ from lvs.library.probe import OPEN_OPTIONS, OPEN_TIMEOUT, describe_av_error
 __all__ = [
     "BLACK_THRESHOLD",
     "SEEK_POSITIONS",
+    "THUMBNAIL_WIDTHS",
     "ThumbnailError",
     "make_thumbnail",
     "thumbnail_path",
@@ -28,6 +29,9 @@ SEEK_POSITIONS: tuple[float, ...] = (0.15, 0.30, 0.50, 0.70, 0.05)
 #: Mean luminance (0-255) below which a frame counts as "nearly black".
 BLACK_THRESHOLD = 20.0
 JPEG_QUALITY = 80
+#: The widths (px) a thumbnail is made in: 320 for a card on a laptop, 640 for a phone's or a
+#: TV's denser screen (``srcset``). The first is the original file name (rows from before).
+THUMBNAIL_WIDTHS: tuple[int, ...] = (320, 640)
 #: Give up on one seek position after decoding this many frames.
 _MAX_FRAMES_PER_SEEK = 600
 #: Without a known duration, read at most this many frames from the start.
@@ -44,11 +48,18 @@ class ThumbnailError(Exception):
         self.reason = reason
 
 
-def thumbnail_path(thumbs_dir: Path, media_hash: str) -> Path:
-    """``thumbs_dir/ab/cd/abcd....jpg`` for hash ``abcd...``."""
+def thumbnail_path(thumbs_dir: Path, media_hash: str, width: int = THUMBNAIL_WIDTHS[0]) -> Path:
+    """``thumbs_dir/ab/cd/abcd....jpg`` for hash ``abcd...`` (``abcd...-640.jpg`` for a width
+    other than the first of ``THUMBNAIL_WIDTHS``)."""
     if not _HASH_RE.fullmatch(media_hash):
         raise ValueError(f"not a valid media hash: {media_hash!r}")
-    return Path(thumbs_dir) / media_hash[:2] / media_hash[2:4] / f"{media_hash}.jpg"
+    name = media_hash if width == THUMBNAIL_WIDTHS[0] else f"{media_hash}-{width}"
+    return Path(thumbs_dir) / media_hash[:2] / media_hash[2:4] / f"{name}.jpg"
+
+
+def _sibling(dest: Path, width: int) -> Path:
+    """Where the ``width`` px copy of the thumbnail ``dest`` goes: ``name-640.jpg``."""
+    return dest.with_name(f"{dest.stem}-{width}{dest.suffix}")
 
 
 def _luminance(img: Image.Image) -> float:
@@ -137,8 +148,17 @@ def _decode_until(
     return last
 
 
-def make_thumbnail(src: Path, dest: Path, duration: float | None, *, width: int = 320) -> None:
-    """Write a JPEG thumbnail of ``src`` (about ``width`` px wide) to ``dest`` atomically.
+def make_thumbnail(
+    src: Path,
+    dest: Path,
+    duration: float | None,
+    *,
+    width: int = THUMBNAIL_WIDTHS[0],
+    larger: tuple[int, ...] = THUMBNAIL_WIDTHS[1:],
+) -> None:
+    """Write a JPEG thumbnail of ``src`` (about ``width`` px wide) to ``dest`` atomically, and
+    one per ``larger`` width next to it (``dest``'s name with ``-640``), from the same frame
+    (never wider than the video: a small video's larger copies are the same size).
 
     Tries frames at 15 %, 30 %, 50 %, 70 % and 5 % of ``duration`` and keeps the
     first that is not nearly black (else the brightest one). Raises
@@ -147,14 +167,27 @@ def make_thumbnail(src: Path, dest: Path, duration: float | None, *, width: int 
     """
     src, dest = Path(src), Path(dest)
     try:
-        img = _pick_frame(src, duration, width)
+        big = _pick_frame(src, duration, max((width, *larger)))
     except ThumbnailError:
         raise
     except Exception as exc:
         raise ThumbnailError(f"cannot read video: {describe_av_error(exc)}") from exc
 
-    if img.mode != "RGB":
-        img = img.convert("RGB")
+    if big.mode != "RGB":
+        big = big.convert("RGB")
+    for w in sorted(larger, reverse=True):
+        _write_jpeg(_scaled(big, w), _sibling(dest, w))
+    _write_jpeg(_scaled(big, width), dest)
+
+
+def _scaled(img: Image.Image, width: int) -> Image.Image:
+    if img.width <= width:
+        return img
+    height = max(2, round(img.height * width / img.width))
+    return img.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def _write_jpeg(img: Image.Image, dest: Path) -> None:
     tmp_name: str | None = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,17 @@ def test_thumbnail_is_bright_jpeg_320_wide(clips: dict[str, Path], tmp_path: Pat
     img = open_jpeg(dest)
     assert img.size == (320, 180)  # 640x360 scaled down, 16:9 kept
     assert luminance(img) > BRIGHT
-    assert leftovers(dest.parent) == ["park.jpg"]  # no temp files left behind
+    # ... and a 640 px copy of the same frame for dense screens; no temp files left behind
+    assert leftovers(dest.parent) == ["park-640.jpg", "park.jpg"]
+    big = open_jpeg(dest.parent / "park-640.jpg")
+    assert big.size == (640, 360)
+    assert abs(luminance(big) - luminance(img)) < 3
+
+
+def test_a_small_video_is_never_scaled_up(clips: dict[str, Path], tmp_path: Path) -> None:
+    dest = tmp_path / "small.jpg"
+    make_thumbnail(clips["small"], dest, 1.0)
+    assert open_jpeg(dest.parent / "small-640.jpg").size == open_jpeg(dest).size
 
 
 def test_vp9_four_by_three(clips: dict[str, Path], tmp_path: Path) -> None:
@@ -195,6 +205,8 @@ def test_success_replaces_existing_thumbnail(clips: dict[str, Path], tmp_path: P
 def test_thumbnail_path_uses_hashed_subfolders(tmp_path: Path) -> None:
     h = "abcdef0123456789"
     assert thumbnail_path(tmp_path, h) == tmp_path / "ab" / "cd" / f"{h}.jpg"
+    assert thumbnail_path(tmp_path, h, 320) == tmp_path / "ab" / "cd" / f"{h}.jpg"
+    assert thumbnail_path(tmp_path, h, 640) == tmp_path / "ab" / "cd" / f"{h}-640.jpg"
 
 
 @pytest.mark.parametrize("bad", ["", "ab", "../../etc/passwd", "ab/cd/ef", "abcd\x00ef"])
@@ -209,6 +221,7 @@ def test_thumbnail_path_and_make_thumbnail_work_together(
     dest = thumbnail_path(tmp_path / "thumbs", "0123456789abcdef")
     make_thumbnail(clips["vp9"], dest, 2.0)  # creates the hashed subfolders
     assert open_jpeg(dest).width == 320
+    assert thumbnail_path(tmp_path / "thumbs", "0123456789abcdef", 640).is_file()
 
 
 def test_black_threshold_is_meaningful() -> None:
