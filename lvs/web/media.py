@@ -9,6 +9,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from litestar import Controller, Request, Response, get, route
 from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
@@ -17,7 +18,12 @@ from litestar.types import ASGIApp
 
 from lvs.db.models import Media
 from lvs.library.subtitles import SubtitleError, find_sidecars, load_vtt
-from lvs.library.thumbnails import thumbnail_path
+from lvs.library.thumbnails import (
+    THUMBNAIL_WIDTHS,
+    ThumbnailError,
+    make_thumbnail,
+    thumbnail_path,
+)
 from lvs.playback.converter import Converter, Source
 from lvs.playback.plan import Plan, decide
 from lvs.services.activity import ActivityService, resume_point, view_threshold
@@ -30,7 +36,7 @@ from lvs.settings import Settings
 from lvs.web.accel import FileSender
 from lvs.web.answers import url
 from lvs.web.deps import SERVICES
-from lvs.web.inputs import MAX_SECONDS
+from lvs.web.inputs import MAX_SECONDS, bad_request
 from lvs.web.ranges import media_type_for
 from lvs.web.views import FavoriteButton, RatingWidget, TagList, WatchView
 
@@ -80,6 +86,34 @@ def conversion_source(media: Media, plan: Plan) -> Source:
     if plan.variant is None:
         raise NotFoundException("This video plays as it is; it is not converted")
     return Source(media.media_hash, media.path, plan.mode, plan.variant)
+
+
+def _thumbnail_width(size: str) -> int:
+    if not size:
+        return THUMBNAIL_WIDTHS[0]
+    if size.isascii() and size.isdigit() and int(size) in THUMBNAIL_WIDTHS:
+        return int(size)
+    raise bad_request("size", f"must be one of {', '.join(map(str, THUMBNAIL_WIDTHS))}")
+
+
+async def _make_thumbnail(
+    request: Request[Any, Any, Any], media: Media, dest: Path, width: int
+) -> bool:
+    """Make the ``width`` px thumbnail of an older row now, one at a time per app (a first page
+    of cards asks for a dozen at once)."""
+    limiter: anyio.CapacityLimiter = request.app.state.setdefault(
+        "thumbnail_limiter", anyio.CapacityLimiter(1)
+    )
+    source, duration = Path(media.path), media.duration
+
+    def make() -> bool:
+        try:
+            make_thumbnail(source, dest, duration, width=width, larger=())
+        except ThumbnailError:
+            return False
+        return dest.is_file()
+
+    return await anyio.to_thread.run_sync(make, limiter=limiter)
 
 
 class MediaController(Controller):
@@ -147,15 +181,24 @@ class MediaController(Controller):
         return files(request.scope, path, media_type=media_type_for(path))
 
     @get("/thumbnail", name="thumbnail", include_in_schema=False)
-    async def thumbnail(self, media: Media, settings: Settings) -> File:
-        path = thumbnail_path(settings.thumbs_dir, media.media_hash)
-        if not media.has_thumbnail or not path.is_file():
+    async def thumbnail(
+        self, request: Request[Any, Any, Any], media: Media, settings: Settings, size: str = ""
+    ) -> File:
+        """The thumbnail, 320 px wide or ``?size=640`` (made on first request for a video
+        scanned before there were two sizes; the 320 px one, briefly cached, if that fails)."""
+        width = _thumbnail_width(size)
+        small = thumbnail_path(settings.thumbs_dir, media.media_hash)
+        if not media.has_thumbnail or not small.is_file():
             raise NotFoundException("No thumbnail yet")
+        path = thumbnail_path(settings.thumbs_dir, media.media_hash, width)
+        cache = "public, max-age=31536000, immutable"
+        if not path.is_file() and not await _make_thumbnail(request, media, path, width):
+            path, cache = small, "public, max-age=300"
         return File(
             path,
             content_disposition_type="inline",
             media_type="image/jpeg",
-            headers={"cache-control": "public, max-age=31536000, immutable"},
+            headers={"cache-control": cache},
         )
 
     @get("/subtitles/{index:int}", name="subtitles", include_in_schema=False)
