@@ -48,6 +48,7 @@ from lvs.web.api import MediaApiController
 from lvs.web.assets import AssetManifest, PrecompressedStatic, StaticFileSystem
 from lvs.web.auth import LoginController, LoginRequiredMiddleware, PasswordCheck
 from lvs.web.errors import EXPECTED, exception_handlers
+from lvs.web.home import HomeController
 from lvs.web.hosts import AllowedHosts
 from lvs.web.household import ActivityController, FavoriteController, TagController
 from lvs.web.identity import SessionCookieConfig
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             *([LoginController] if password_check else []),
+            HomeController,
             LibraryController,
             MediaController,
             PlaybackController,

@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -147,6 +147,8 @@ class _Job:
     key: JobKey
     fn: Callable[..., Any]
     args: tuple[Any, ...]
+    then: Callable[[Any], Awaitable[None]] | None = None
+    priority: int = 10
     attempts: int = 0
 
 
@@ -179,7 +181,9 @@ class JobRunner:
         self._backoff = backoff
         self._locks = locks
         self._lock_ttl = lock_ttl
-        self._queue: asyncio.Queue[_Job] | None = None
+        # (priority, order, job): lower priorities first, then first come, first served.
+        self._queue: asyncio.PriorityQueue[tuple[int, int, _Job]] | None = None
+        self._order = 0
         self._pending: dict[JobKey, _Job] = {}  # queued or waiting for a retry
         self._running: dict[JobKey, _Job] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -196,7 +200,7 @@ class JobRunner:
     async def start(self) -> None:
         if self._tasks:
             return
-        self._queue = asyncio.Queue()
+        self._queue = asyncio.PriorityQueue()
         self._idle.set()
         self._pool = ThreadPoolExecutor(
             self._workers,
@@ -233,18 +237,32 @@ class JobRunner:
 
     # -- submitting ---------------------------------------------------------------------------
 
-    def submit(self, key: JobKey, fn: Callable[..., Any], *args: Any) -> bool:
+    def submit(
+        self,
+        key: JobKey,
+        fn: Callable[..., Any],
+        *args: Any,
+        then: Callable[[Any], Awaitable[None]] | None = None,
+        priority: int = 10,
+    ) -> bool:
         """Queue ``fn(*args)`` under ``key``; False (and nothing queued) when that key is
-        already queued, waiting for a retry, or running in this runner."""
+        already queued, waiting for a retry, or running in this runner. ``then(result)`` runs
+        in the event loop after ``fn`` succeeded (to record the result in the database). Lower
+        ``priority`` runs first (thumbnails before scrub previews)."""
         if self._queue is None:
             raise RuntimeError("JobRunner.start() first")
         if key in self._pending or key in self._running:
             return False
-        job = _Job(key, fn, args)
+        job = _Job(key, fn, args, then, priority)
         self._pending[key] = job
         self._idle.clear()
-        self._queue.put_nowait(job)
+        self._put(job)
         return True
+
+    def _put(self, job: _Job) -> None:
+        assert self._queue is not None
+        self._order += 1
+        self._queue.put_nowait((job.priority, self._order, job))
 
     async def join(self) -> None:
         """Wait until nothing is queued, waiting for a retry or running."""
@@ -265,7 +283,7 @@ class JobRunner:
     async def _work(self) -> None:
         assert self._queue is not None
         while True:
-            job = await self._queue.get()
+            _, _, job = await self._queue.get()
             self._pending.pop(job.key, None)
             self._running[job.key] = job
             try:
@@ -297,7 +315,9 @@ class JobRunner:
         job.attempts += 1
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._pool, lambda: job.fn(*job.args))
+            result = await loop.run_in_executor(self._pool, lambda: job.fn(*job.args))
+            if job.then is not None:
+                await job.then(result)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -335,7 +355,7 @@ class JobRunner:
         def retry() -> None:
             self._timers.discard(timer)
             if self._queue is not None:
-                self._queue.put_nowait(job)
+                self._put(job)
 
         timer = loop.call_later(delay, retry)
         self._timers.add(timer)

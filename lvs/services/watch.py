@@ -1,7 +1,7 @@
 """A library that keeps itself up to date: one process watches the library folders, indexes what
 changed through the scanner (identity by fingerprint; a vanished file is marked missing, never
 deleted with its data), rescans periodically for changes no event reports, and has scrub
-previews made in the background by the job runner.
+previews and thumbnails made in the background by the job runner.
 
 Change events are hints. A file is read only once its size and modification time have been
 still for LVS_WATCH_SETTLE_SECONDS (the scanner holds back the others), and the scanner's probe
@@ -24,17 +24,19 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lvs.db.models import Media
 from lvs.jobs import JobRunner, PermanentJobError, RedisJobLocks, RedisLeader
 from lvs.library.sprites import SpriteError, failure_path, make_previews, previews_ready
+from lvs.library.thumbnails import ThumbnailError, make_thumbnail, thumbnail_path
 from lvs.library.walk import FoundFile
 from lvs.library.watcher import (
     Folder,
@@ -83,6 +85,23 @@ def make_preview(src: Path, previews_dir: Path, media_hash: str, duration: float
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(reason + "\n", encoding="utf-8")
         raise PermanentJobError(reason) from exc
+
+
+def make_thumbnail_file(
+    src: Path, thumbs_dir: Path, media_hash: str, duration: float | None
+) -> str | None:
+    """The job body for ("thumbnail", hash): the JPEG, or why none can be made (kept on the
+    row). A failure on our side (disk full, permissions) raises, so it is retried."""
+    dest = thumbnail_path(thumbs_dir, media_hash)
+    if dest.is_file():
+        return None
+    try:
+        make_thumbnail(src, dest, duration)
+    except ThumbnailError as exc:
+        if exc.reason.startswith("cannot write thumbnail"):
+            raise
+        return exc.reason[:512]
+    return None
 
 
 def _needs_preview(previews_dir: Path, media_hash: str) -> bool:
@@ -209,12 +228,15 @@ class LibraryWatcher:
             self.write_status()
             started = time.monotonic()
             try:
-                report = await self.scanner.scan(self.settings.library, hold=self._hold)
+                report = await self.scanner.scan(
+                    self.settings.library, hold=self._hold, thumbnails=False
+                )
             finally:
                 self.status.scanning = None
             self.record(report, reason, time.monotonic() - started)
             if report.new or report.updated or report.moved:
                 log.info("library %s: %s", reason, report.summary())
+                await self.enqueue_thumbnails()
                 await self.enqueue_previews()
             self.write_status()
             return report
@@ -235,6 +257,46 @@ class LibraryWatcher:
                 held=len(report.held),
             )
         )
+
+    async def enqueue_thumbnails(self) -> int:
+        """Queue a thumbnail for every present video that has none and no known reason why
+        (before any scrub preview: they are what the pages show first)."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Media.path, Media.media_hash, Media.duration).where(
+                        Media.has_thumbnail.is_(False),
+                        Media.thumbnail_error.is_(None),
+                        Media.missing.is_(False),
+                    )
+                )
+            ).all()
+        queued = 0
+        for r in rows:
+            queued += self.runner.submit(
+                ("thumbnail", r.media_hash),
+                make_thumbnail_file,
+                Path(r.path),
+                self.settings.thumbs_dir,
+                r.media_hash,
+                r.duration,
+                then=self._thumbnail_done(r.media_hash),
+                priority=0,
+            )
+        return queued
+
+    def _thumbnail_done(self, media_hash: str) -> Callable[[str | None], Awaitable[None]]:
+        async def record(error: str | None) -> None:
+            values: dict[str, Any] = (
+                {"has_thumbnail": True} if error is None else {"thumbnail_error": error}
+            )
+            async with self._sessions() as session:
+                await session.execute(
+                    update(Media).where(Media.media_hash == media_hash).values(**values)
+                )
+                await session.commit()
+
+        return record
 
     async def enqueue_previews(self) -> int:
         """Queue previews for every present video that has none (newest first)."""
@@ -278,6 +340,7 @@ class LibraryWatcher:
             if initial_scan:
                 await self.rescan("start")
             else:
+                await self.enqueue_thumbnails()
                 await self.enqueue_previews()
             await stop.wait()
         finally:

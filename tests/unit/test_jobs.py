@@ -160,3 +160,24 @@ async def test_one_leader_among_processes_sharing_redis() -> None:
         assert await second.acquire()
     finally:
         await second.close()
+
+
+async def test_thumbnails_go_first_and_results_are_recorded_in_the_loop() -> None:
+    order: list[str] = []
+    recorded: list[str] = []
+
+    async def record(result: str) -> None:
+        recorded.append(result)
+
+    async with JobRunner() as runner:
+        gate = Gate()
+        runner.submit(("busy", "x"), gate)
+        await wait_for(gate.started)
+        runner.submit(("sprite", "a"), lambda: order.append("sprite"))
+        runner.submit(
+            ("thumbnail", "a"), lambda: order.append("thumb") or "made", then=record, priority=0
+        )
+        gate.release.set()
+        await runner.join()
+    assert order == ["thumb", "sprite"]
+    assert recorded == ["made"]

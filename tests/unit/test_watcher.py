@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from lvs.db.config import make_engine
 from lvs.jobs import JobRunner
 from lvs.library.sprites import previews_ready
+from lvs.library.thumbnails import thumbnail_path
 from lvs.library.watcher import LeaderLock, SettleTracker, classify_folders, mount_of
 from lvs.services.watch import LibraryWatcher, read_status, run_watcher
 from lvs.settings import Settings
@@ -140,9 +141,13 @@ async def test_a_file_copied_in_slowly_appears_once_complete_and_not_before(
     assert status is not None and status.alive
     assert status.folders[0]["watched"] is True
     assert status.last_pass is not None and status.last_pass["new"] == 1
-    # ... and its scrub previews are made in the background.
+    # ... and its thumbnail and scrub previews are made in the background.
     await watcher.runner.join()
-    (media_hash,) = db_query(quick, "SELECT media_hash FROM media WHERE path = :p", p=str(dest))[0]
+    ((media_hash, has_thumbnail),) = db_query(
+        quick, "SELECT media_hash, has_thumbnail FROM media WHERE path = :p", p=str(dest)
+    )
+    assert has_thumbnail
+    assert thumbnail_path(quick.thumbs_dir, media_hash).is_file()
     assert previews_ready(quick.previews_dir, media_hash)
 
 
@@ -195,9 +200,11 @@ async def test_the_periodic_rescan_finds_changes_no_event_reported(
     os.utime(dest, (old, old))  # copied a while ago, elsewhere
     (library / "Bravo.webm").unlink()
 
-    await eventually(lambda: rows_for(quick, dest) != [])
-    gone = db_query(quick, "SELECT missing FROM media WHERE title = 'Bravo'")
-    assert gone == [(True,)]  # marked missing, never deleted
+    def bravo() -> list[tuple[object, ...]]:
+        return db_query(quick, "SELECT missing FROM media WHERE title = 'Bravo'")
+
+    await eventually(lambda: rows_for(quick, dest) != [] and bravo() == [(True,)])
+    assert bravo() == [(True,)]  # marked missing, never deleted
     await eventually(lambda: getattr(read_status(quick.data_dir), "last_pass", None) is not None)
     status = read_status(quick.data_dir)
     assert status is not None and status.last_pass is not None
