@@ -224,3 +224,29 @@ def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
 
 def html(response_text: str) -> BeautifulSoup:
     return BeautifulSoup(response_text, "html.parser")
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated, empty SQLite database per session, copied by ``empty_library``."""
+    data = tmp_path_factory.mktemp("migrated")
+    migrate(Settings(data_dir=data, db_path=data / "lvs.db", secret_key="x" * 40))
+    return data / "lvs.db"
+
+
+@pytest.fixture
+def empty_library(tmp_path: Path, _migrated_sqlite: Path) -> Settings:
+    """Settings for an empty library on a fresh SQLite database (a copy of a migrated one):
+    for pages whose rows tests add by hand (``helpers.add_videos``), no clip needed."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(_migrated_sqlite, data / "lvs.db")
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    return Settings(
+        library=(folder,),
+        data_dir=data,
+        db_path=data / "lvs.db",
+        secret_key="test-secret-key-with-at-least-32-characters",
+        allowed_hosts=("testserver.local", "testserver"),
+    )

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 from bs4 import BeautifulSoup, Tag
-from conftest import db_query, html
+from conftest import db_execute, db_query, html
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import insert
 
+from lvs.db.models import Media
+from lvs.services.scanner import parsed_values, title_from_path
 from lvs.settings import Settings
 
 __all__ = [
     "HTMX",
     "TABLES",
+    "add_videos",
     "csrf_token",
     "fields",
     "flashes",
@@ -134,3 +141,33 @@ def log_in(client: TestClient[Litestar] | httpx.Client, password: str) -> httpx.
     data = {str(i["name"]): str(i.get("value", "")) for i in form.select("input[type=hidden]")}
     data["password"] = password
     return client.post("/login", data=data, follow_redirects=False)
+
+
+def add_videos(
+    settings: Settings, rel_paths: list[str], *, duration: float = 600.0
+) -> dict[str, int]:
+    """Index ``rel_paths`` (no file needed: what the home, shows and folders pages read comes
+    from the path), each one minute newer than the one before. Returns ``{rel_path: id}``."""
+    root = settings.library[0]
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        {
+            "path": str(root / rel),
+            "root": str(root),
+            "rel_path": rel,
+            "title": title_from_path(Path(rel)),
+            "media_hash": hashlib.sha256(rel.encode()).hexdigest()[:16],
+            "size": 1000,
+            "mtime_ns": 1,
+            "duration": duration,
+            "width": 320,
+            "height": 180,
+            "container": "mp4",
+            "created_at": first + timedelta(minutes=n),
+            "updated_at": first + timedelta(minutes=n),
+            **parsed_values(rel),
+        }
+        for n, rel in enumerate(rel_paths)
+    ]
+    db_execute(settings, insert(Media).values(rows))
+    return {str(rel): int(i) for rel, i in db_query(settings, "SELECT rel_path, id FROM media")}

@@ -120,7 +120,7 @@ class LibraryQuery:
             out["page"] = str(query.page)
         return out
 
-    def url(self, path: str = "/", **changes: Any) -> str:
+    def url(self, path: str = "/library", **changes: Any) -> str:
         params = self.params(**changes)
         return f"{path}?{urlencode(params)}" if params else path
 

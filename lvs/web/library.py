@@ -29,7 +29,7 @@ __all__ = ["LibraryController"]
 class LibraryController(Controller):
     dependencies = {**SERVICES, "lq": Provide(provide_library_query, sync_to_thread=False)}
 
-    @get("/", name="library")
+    @get("/library", name="library")
     async def library(
         self,
         request: HTMXRequest,

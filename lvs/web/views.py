@@ -8,17 +8,25 @@ from lvs.db.models import Media, Tag
 from lvs.library.subtitles import Sidecar
 from lvs.playback.plan import Plan
 from lvs.services.activity import HistoryEntry
+from lvs.services.home import Home, Row
 from lvs.services.library import Card, LibraryPage
 from lvs.services.ratings import RatingSummary
+from lvs.services.shows import FolderPage, Show, ShowSummary
 from lvs.services.tags import TagCount
 
 HLS_TYPE = "application/vnd.apple.mpegurl"
 
 __all__ = [
     "FavoriteButton",
+    "FolderView",
+    "FoldersView",
     "HistoryView",
+    "HomeView",
     "LibraryView",
     "RatingWidget",
+    "RowLink",
+    "ShowView",
+    "ShowsView",
     "TagList",
     "TagsView",
     "WatchView",
@@ -142,3 +150,62 @@ class WatchView:
 
     def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
         return card_widgets(card, f"/media/{self.media.id}")
+
+
+# -- home, shows, folders ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RowLink:
+    row: Row
+    dom_id: str
+    see_all: str  # the row's full, paginated grid
+
+
+@dataclass(frozen=True, slots=True)
+class HomeView:
+    home: Home
+    rows: list[RowLink]
+    url: str  # the home page's own URL
+    folders_url: str
+    shows_url: str
+
+    def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
+        return card_widgets(card, self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class ShowsView:
+    shows: list[ShowSummary]
+    url: str
+
+    def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
+        return card_widgets(card, self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class ShowView:
+    show: Show
+    url: str
+
+    def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
+        return card_widgets(card, self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderView:
+    folder: FolderPage
+    url: str  # this page of the folder
+    folders_url: str  # the list of top-level folders
+
+    def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
+        return card_widgets(card, self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class FoldersView:
+    folders: list[tuple[str, int, Card | None]]  # (name, videos, its first video)
+    url: str
+
+    def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
+        return card_widgets(card, self.url)

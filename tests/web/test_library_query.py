@@ -45,6 +45,8 @@ EVERYONE = {
     "Golf",
     "Hotel",
 }
+LIBRARY = "/library"
+"""The library grid; ``/`` is the home screen (and sends old grid URLs here)."""
 SORTS = ["added", "title", "duration", "rating", "mine", "views", "played"]
 
 
@@ -265,7 +267,7 @@ def household(client: TestClient[Litestar], ids: dict[str, int]) -> dict[str, in
 def test_search(
     client: TestClient[Litestar], household: dict[str, int], q: str, expected: set[str]
 ) -> None:
-    page = get_page(client, "/", q=q)
+    page = get_page(client, LIBRARY, q=q)
 
     assert set(titles(page)) == expected
     assert set(api_titles(client, q=q)) == expected
@@ -276,7 +278,7 @@ def test_search(
     else:
         grid = one(page, "section#library-grid")
         assert "Nothing matches." in text(grid)
-        assert one(grid, "a")["href"] == "/"  # a way back to everything
+        assert one(grid, "a")["href"] == LIBRARY  # a way back to everything
 
 
 @pytest.mark.parametrize("q", ["cean", "ategory", "ubway"], ids=["title", "tag", "path"])
@@ -284,22 +286,22 @@ def test_a_search_word_matches_the_start_of_words_only(
     client: TestClient[Litestar], household: dict[str, int], q: str
 ) -> None:
     """Prefix matching on both backends, so that one URL shows the same videos on either."""
-    found = titles(get_page(client, "/", q=q))
+    found = titles(get_page(client, LIBRARY, q=q))
 
     assert found == [], f"{q!r} matched inside a word: {found}"
     assert api_page(client, q=q)["total"] == 0
 
 
 def test_search_follows_tag_changes(client: TestClient[Litestar], ids: dict[str, int]) -> None:
-    assert titles(get_page(client, "/", q="volcano")) == []
+    assert titles(get_page(client, LIBRARY, q="volcano")) == []
     tagged = client.post(f"/api/media/{ids['Bravo']}/tags", json={"name": "Volcano trip"})
     tag_id = tagged.json()[0]["id"]
 
-    assert titles(get_page(client, "/", q="volc")) == ["Bravo"]
-    assert titles(get_page(client, "/", q="trip bravo")) == ["Bravo"]
+    assert titles(get_page(client, LIBRARY, q="volc")) == ["Bravo"]
+    assert titles(get_page(client, LIBRARY, q="trip bravo")) == ["Bravo"]
 
     client.delete(f"/api/media/{ids['Bravo']}/tags/{tag_id}")
-    assert titles(get_page(client, "/", q="volc")) == []
+    assert titles(get_page(client, LIBRARY, q="volc")) == []
 
 
 def test_search_follows_a_renamed_file(
@@ -308,8 +310,8 @@ def test_search_follows_a_renamed_file(
     (library / "Bravo.webm").rename(library / "Zebra crossing.webm")
     run_scan(scanned, thumbnails=False)
 
-    assert titles(get_page(client, "/", q="zebra")) == ["Zebra crossing"]
-    assert titles(get_page(client, "/", q="bravo")) == []
+    assert titles(get_page(client, LIBRARY, q="zebra")) == ["Zebra crossing"]
+    assert titles(get_page(client, LIBRARY, q="bravo")) == []
 
 
 # -- sorting ------------------------------------------------------------------------------------
@@ -344,7 +346,7 @@ def test_every_sort_in_both_directions(
 ) -> None:
     figures = everything(client)
 
-    page = get_page(client, "/", sort=sort + direction)
+    page = get_page(client, LIBRARY, sort=sort + direction)
 
     desc = direction == "-desc" or (direction == "" and sort != "title")
     keys = sort_keys(sort, page, figures)
@@ -380,17 +382,19 @@ def test_sorts_put_the_expected_videos_first(
 ) -> None:
     expected = EXPECTED_ORDERS[sort]
 
-    assert titles(get_page(client, "/", sort=sort))[: len(expected)] == expected
+    assert titles(get_page(client, LIBRARY, sort=sort))[: len(expected)] == expected
 
 
 def test_sort_by_your_rating_is_per_person(
     client: TestClient[Litestar], household: dict[str, int]
 ) -> None:
-    mine = [mine_of(c) for c in grid_cards(get_page(client, "/", sort="mine"))]
+    mine = [mine_of(c) for c in grid_cards(get_page(client, LIBRARY, sort="mine"))]
     assert mine == [5, 3, 3, 1, None, None, None, None]
     with someone_else(client):
-        get_page(client, "/")  # a new browser, no ratings of its own
-        assert [mine_of(c) for c in grid_cards(get_page(client, "/", sort="mine"))] == [None] * 8
+        get_page(client, LIBRARY)  # a new browser, no ratings of its own
+        assert [mine_of(c) for c in grid_cards(get_page(client, LIBRARY, sort="mine"))] == [
+            None
+        ] * 8
 
 
 def test_date_added_puts_a_new_file_first(
@@ -399,15 +403,15 @@ def test_date_added_puts_a_new_file_first(
     shutil.copytree(extra_clips / "later", library / "later")
     assert run_scan(scanned, thumbnails=False).new == 1
 
-    assert titles(get_page(client, "/"))[0] == "India"
-    assert titles(get_page(client, "/", sort="added"))[0] == "India"
-    assert titles(get_page(client, "/", sort="added-asc"))[-1] == "India"
+    assert titles(get_page(client, LIBRARY))[0] == "India"
+    assert titles(get_page(client, LIBRARY, sort="added"))[0] == "India"
+    assert titles(get_page(client, LIBRARY, sort="added-asc"))[-1] == "India"
 
 
 def test_the_reverse_link_flips_the_direction_and_keeps_the_filters(
     client: TestClient[Litestar], household: dict[str, int]
 ) -> None:
-    page = get_page(client, "/", sort="title", res="hd")
+    page = get_page(client, LIBRARY, sort="title", res="hd")
     assert titles(page) == ["Delta Ocean", "Echo Ocean", "Foxtrot"]
     reverse = one(page, "a.reverse")
 
@@ -464,7 +468,7 @@ def test_filters(
     params: dict[str, str],
     expected: set[str],
 ) -> None:
-    page = get_page(client, "/", **params)
+    page = get_page(client, LIBRARY, **params)
 
     assert set(titles(page)) == expected
     assert len(titles(page)) == len(expected)
@@ -488,10 +492,10 @@ def test_personal_filters_are_per_person(
     client: TestClient[Litestar], household: dict[str, int]
 ) -> None:
     with someone_else(client):
-        assert titles(get_page(client, "/", rated="yes")) == []
-        assert titles(get_page(client, "/", favorites="1")) == []
-        assert len(titles(get_page(client, "/", rated="no"))) == 8
-        assert set(titles(get_page(client, "/", min_rating="3"))) == {
+        assert titles(get_page(client, LIBRARY, rated="yes")) == []
+        assert titles(get_page(client, LIBRARY, favorites="1")) == []
+        assert len(titles(get_page(client, LIBRARY, rated="no"))) == 8
+        assert set(titles(get_page(client, LIBRARY, min_rating="3"))) == {
             "Alpha",
             "Bravo",
             "Echo Ocean",
@@ -510,7 +514,7 @@ def paged(scanned: Settings, household: dict[str, int]) -> Iterator[TestClient[L
 
 def test_pages_keep_the_filters(client: TestClient[Litestar], paged: TestClient[Litestar]) -> None:
     paged.cookies = httpx.Cookies(client.cookies)  # Ann, on the two-per-page app
-    first = get_page(paged, "/", sort="title", res="hd", q="", tag="")
+    first = get_page(paged, LIBRARY, sort="title", res="hd", q="", tag="")
 
     assert titles(first) == ["Delta Ocean", "Echo Ocean"]
     assert shown_count(first) == 3
@@ -530,10 +534,10 @@ def test_pages_keep_the_filters(client: TestClient[Litestar], paged: TestClient[
     assert titles(get_page(paged, str(back["href"]))) == titles(first)
 
     # Favorites and a search page through the same way.
-    fav = get_page(paged, "/", favorites="1", sort="title-desc")
+    fav = get_page(paged, LIBRARY, favorites="1", sort="title-desc")
     assert titles(fav) == ["Echo Ocean", "Bravo"]
     assert fav.select_one("a[rel~=next]") is None
-    found = get_page(paged, "/", q="mp4", sort="title")  # every .mp4: four pages
+    found = get_page(paged, LIBRARY, q="mp4", sort="title")  # every .mp4: four pages
     pages = [titles(found)]
     while (more := found.select_one("a[rel~=next]")) is not None:
         assert query_of(str(more["href"])) == {
@@ -552,20 +556,20 @@ def test_pages_keep_the_filters(client: TestClient[Litestar], paged: TestClient[
 def test_the_plain_search_form_works_without_javascript(
     client: TestClient[Litestar], household: dict[str, int]
 ) -> None:
-    form = one(get_page(client, "/"), "form#filters")
+    form = one(get_page(client, LIBRARY), "form#filters")
     assert str(form.get("method", "get")).lower() == "get"
-    assert form["action"] == "/"
+    assert form["action"] == LIBRARY
 
     unchanged = form_params(form)
     assert {k for k, v in unchanged.items() if v == ""} >= {"q", "tag", "dur_min", "folder"}
-    page = get_page(client, "/", **unchanged)
+    page = get_page(client, LIBRARY, **unchanged)
     assert sorted(titles(page)) == sorted(EVERYONE)
 
-    page = get_page(client, "/", **form_params(form, q="ocean", res="fhd"))
+    page = get_page(client, LIBRARY, **form_params(form, q="ocean", res="fhd"))
     assert titles(page) == ["Echo Ocean"]
     # The form on the result page carries the view, so the next change keeps it.
     again = form_params(one(page, "form#filters"), res="")
-    assert set(titles(get_page(client, "/", **again))) == {"Delta Ocean", "Echo Ocean"}
+    assert set(titles(get_page(client, LIBRARY, **again))) == {"Delta Ocean", "Echo Ocean"}
 
 
 @pytest.mark.parametrize(
@@ -580,11 +584,13 @@ def test_changing_a_filter_in_the_form_keeps_the_sort_direction(
 ) -> None:
     """On a reversed view, the filter form (plain GET, or htmx on every change) must send the
     direction too: otherwise any change of filter silently flips the order back."""
-    form = one(get_page(client, "/", sort=sort), "form#filters")
+    form = one(get_page(client, LIBRARY, sort=sort), "form#filters")
 
     sent = form_params(form, res="hd")
 
-    assert titles(get_page(client, "/", **sent)) == expected, f"the form sent sort={sent['sort']}"
+    assert titles(get_page(client, LIBRARY, **sent)) == expected, (
+        f"the form sent sort={sent['sort']}"
+    )
     pushed = grid_request(client, **sent).headers["hx-push-url"]
     assert query_of(pushed) == {"res": ["hd"], "sort": [sort]}
 
@@ -596,9 +602,9 @@ def test_empty_parameters_mean_unset(client: TestClient[Litestar], ids: dict[str
         "",
     )  # fmt: skip
 
-    page = get_page(client, "/", **empty)
+    page = get_page(client, LIBRARY, **empty)
 
-    assert titles(page) == titles(get_page(client, "/"))
+    assert titles(page) == titles(get_page(client, LIBRARY))
     assert shown_count(page) == 8
     assert api_page(client, **empty)["total"] == 8
     assert client.get("/random", params=empty, follow_redirects=False).status_code == 302
@@ -630,7 +636,7 @@ def test_a_bad_parameter_is_a_400_that_names_it(
 ) -> None:
     params = {"sort": "title", "res": "hd"} | {field: value}  # named among good ones
 
-    response = client.get("/", params=params)
+    response = client.get(LIBRARY, params=params)
 
     assert response.status_code == 400
     page = html(response.text)
@@ -648,16 +654,16 @@ def test_duration_bounds_the_wrong_way_round_name_dur_max(client: TestClient[Lit
 
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == ["dur_max"]
-    assert client.get("/", params={"dur_min": "5", "dur_max": "2"}).status_code == 400
+    assert client.get(LIBRARY, params={"dur_min": "5", "dur_max": "2"}).status_code == 400
 
 
 # -- htmx ---------------------------------------------------------------------------------------
 
 
 def grid_request(client: TestClient[Litestar], **params: str) -> httpx.Response:
-    """What htmx sends when the filter form (hx-get="/", hx-target="#library-grid") changes."""
+    """What htmx sends when the filter form (hx-get=LIBRARY, hx-target="#library-grid") changes."""
     return client.get(
-        "/",
+        LIBRARY,
         params=params,
         headers={"HX-Request": "true", "HX-Target": "library-grid", "HX-Trigger": "filters"},
     )
@@ -666,8 +672,8 @@ def grid_request(client: TestClient[Litestar], **params: str) -> httpx.Response:
 def test_htmx_search_returns_the_grid_and_the_url_to_push(
     client: TestClient[Litestar], household: dict[str, int]
 ) -> None:
-    form = one(get_page(client, "/"), "form#filters")
-    assert form["hx-get"] == "/" and form["hx-target"] == "#library-grid"
+    form = one(get_page(client, LIBRARY), "form#filters")
+    assert form["hx-get"] == LIBRARY and form["hx-target"] == "#library-grid"
     assert form["hx-swap"] == "outerHTML"
 
     response = grid_request(client, **form_params(form, q="ocean"))
@@ -680,7 +686,7 @@ def test_htmx_search_returns_the_grid_and_the_url_to_push(
     assert set(titles(roots[0])) == {"Delta Ocean", "Echo Ocean"}
     assert shown_count(fragment) == 2
     # The canonical, shareable URL: defaults and empty fields left out.
-    assert response.headers["hx-push-url"] == "/?q=ocean"
+    assert response.headers["hx-push-url"] == f"{LIBRARY}?q=ocean"
     full = get_page(client, response.headers["hx-push-url"])
     assert card_ids(full) == card_ids(roots[0])
 
@@ -688,9 +694,9 @@ def test_htmx_search_returns_the_grid_and_the_url_to_push(
 @pytest.mark.parametrize(
     ("params", "pushed"),
     [
-        ({"q": "", "sort": "added", "res": ""}, "/"),
+        ({"q": "", "sort": "added", "res": ""}, LIBRARY),
         ({"sort": "title", "res": "hd", "tag": ""}, {"sort": ["title"], "res": ["hd"]}),
-        ({"sort": "title-asc"}, "/?sort=title"),
+        ({"sort": "title-asc"}, f"{LIBRARY}?sort=title"),
         ({"favorites": "1", "q": "o ", "page": "1"}, {"favorites": ["1"], "q": ["o"]}),
     ],
 )
@@ -707,7 +713,7 @@ def test_htmx_pushes_the_canonical_url(
     if isinstance(pushed, str):
         assert url == pushed
     else:
-        assert urlsplit(url).path == "/" and query_of(url) == pushed
+        assert urlsplit(url).path == LIBRARY and query_of(url) == pushed
 
 
 def test_htmx_search_with_no_match_says_so_in_the_grid(client: TestClient[Litestar]) -> None:
@@ -729,7 +735,7 @@ def test_htmx_with_a_bad_parameter_gets_a_message_not_a_grid(
 
 
 def test_an_htmx_request_for_another_target_gets_the_page(client: TestClient[Litestar]) -> None:
-    response = client.get("/", headers={"HX-Request": "true", "HX-Target": "main"})
+    response = client.get(LIBRARY, headers={"HX-Request": "true", "HX-Target": "main"})
 
     assert response.status_code == 200
     assert html(response.text).select_one("html form#filters") is not None
@@ -740,9 +746,11 @@ def test_an_htmx_request_for_another_target_gets_the_page(client: TestClient[Lit
 
 def counts(client: TestClient[Litestar], settings: Settings) -> tuple[Any, ...]:
     """The count shown on the unfiltered page, with the same number found three other ways."""
-    page = get_page(client, "/")
+    page = get_page(client, LIBRARY)
     shown = shown_count(page)
-    filtered = shown_count(get_page(client, "/", dur_min="0"))  # counted by a query, not the row
+    filtered = shown_count(
+        get_page(client, LIBRARY, dur_min="0")
+    )  # counted by a query, not the row
     api_total = api_page(client)["total"]
     ((present,),) = db_query(settings, "SELECT count(*) FROM media WHERE NOT missing")
     ((kept,),) = db_query(settings, "SELECT present FROM library_totals WHERE id = 1")
@@ -762,14 +770,14 @@ def test_the_count_follows_scans_that_add_lose_and_restore_files(
     hotel.unlink()
     assert run_scan(scanned, thumbnails=False).missing == 1
     assert_count(client, scanned, 7)
-    assert titles(get_page(client, "/", folder="subway")) == []
+    assert titles(get_page(client, LIBRARY, folder="subway")) == []
     run_scan(scanned, thumbnails=False)  # scanning again changes nothing
     assert_count(client, scanned, 7)
 
     shutil.copy2(extra_clips / "subway" / "Hotel.mp4", hotel)  # restored (a new mtime)
     run_scan(scanned, thumbnails=False)
     assert_count(client, scanned, 8)
-    assert titles(get_page(client, "/", folder="subway")) == ["Hotel"]
+    assert titles(get_page(client, LIBRARY, folder="subway")) == ["Hotel"]
 
     shutil.copytree(extra_clips / "later", library / "later")  # a new file
     (library / "long" / "Golf.mp4").rename(library / "Golf moved.mp4")  # a move
@@ -782,13 +790,13 @@ def test_the_count_follows_scans_that_add_lose_and_restore_files(
     (library / "Foxtrot.mp4").write_bytes(b"not a video any more")  # unreadable now
     run_scan(scanned, thumbnails=False)
     assert_count(client, scanned, 8)
-    assert "Foxtrot" not in titles(get_page(client, "/"))
+    assert "Foxtrot" not in titles(get_page(client, LIBRARY))
 
     shutil.rmtree(library / "hd")
     shutil.copy2(extra_clips / "Foxtrot.mp4", library / "Foxtrot.mp4")  # healed
     run_scan(scanned, thumbnails=False)
     assert_count(client, scanned, 8)
-    assert sorted(titles(get_page(client, "/"))) == sorted(
+    assert sorted(titles(get_page(client, LIBRARY))) == sorted(
         (EVERYONE - {"Bravo", "Delta Ocean", "Golf"}) | {"India", "Golf moved", "Alpha copy"}
     )
 
@@ -796,7 +804,7 @@ def test_the_count_follows_scans_that_add_lose_and_restore_files(
 def test_the_count_is_right_on_every_page(scanned: Settings) -> None:
     with TestClient(create_app(replace(scanned, page_size=3))) as c:
         seen: list[int] = []
-        page = get_page(c, "/")
+        page = get_page(c, LIBRARY)
         while True:
             assert shown_count(page) == 8
             seen += card_ids(page)

@@ -20,6 +20,9 @@ from litestar.testing import TestClient
 from lvs.app import create_app
 from lvs.settings import Settings
 
+LIBRARY = "/library"
+"""The library grid (search, sort, filters, pages); ``/`` is the home screen's rows."""
+
 CLIPS = {
     # title: (relative path, duration text, resolution text, codecs text)
     "Alpha": ("Alpha.mp4", "0:02", "320×180", "h264 / aac"),
@@ -55,7 +58,7 @@ def paged(scanned: Settings) -> Iterator[TestClient[Litestar]]:
 def test_library_lists_a_card_per_video(client: TestClient[Litestar], scanned: Settings) -> None:
     ids = media_ids(scanned)
 
-    response = client.get("/")
+    response = client.get(LIBRARY)
 
     assert response.status_code == 200
     page = html(response.text)
@@ -73,7 +76,7 @@ def test_library_lists_a_card_per_video(client: TestClient[Litestar], scanned: S
 
 
 def test_card_thumbnails_are_real_images(client: TestClient[Litestar]) -> None:
-    page = html(client.get("/").text)
+    page = html(client.get(LIBRARY).text)
     sources = [card.select_one("img")["src"] for card in cards(page)]  # type: ignore[index]
 
     assert len(sources) == 3
@@ -86,7 +89,7 @@ def test_card_thumbnails_are_real_images(client: TestClient[Litestar]) -> None:
 
 
 def test_library_pages_through_videos(paged: TestClient[Litestar], scanned: Settings) -> None:
-    first = html(paged.get("/").text)
+    first = html(paged.get(LIBRARY).text)
 
     assert len(cards(first)) == 2
     assert first.select_one("a[rel~=prev]") is None
@@ -112,18 +115,18 @@ def test_library_pages_through_videos(paged: TestClient[Litestar], scanned: Sett
 def test_a_bad_page_number_is_a_400_that_names_the_parameter(
     paged: TestClient[Litestar], value: str
 ) -> None:
-    response = paged.get("/", params={"page": value})
+    response = paged.get(LIBRARY, params={"page": value})
 
     assert response.status_code == 400
     page = html(response.text)
     assert text(page.select_one("h1")) == "Bad request"
     # The message must say what was wrong, not only echo the URL back.
-    detail = text(page.select_one(".detail")).replace(f"/?page={value}", "")
+    detail = text(page.select_one(".detail")).replace(f"{LIBRARY}?page={value}", "")
     assert "page" in detail, f"the 400 page does not name the parameter: {detail!r}"
 
 
 def test_a_bad_page_number_as_json_names_the_parameter(paged: TestClient[Litestar]) -> None:
-    response = paged.get("/", params={"page": "abc"}, headers={"Accept": "application/json"})
+    response = paged.get(LIBRARY, params={"page": "abc"}, headers={"Accept": "application/json"})
 
     assert response.status_code == 400
     body = response.json()
@@ -140,7 +143,7 @@ def htmx_headers(link: Tag) -> dict[str, str]:
 
 
 def test_htmx_gets_only_the_grid(paged: TestClient[Litestar]) -> None:
-    next_link = html(paged.get("/").text).select_one("a[rel~=next][hx-get]")
+    next_link = html(paged.get(LIBRARY).text).select_one("a[rel~=next][hx-get]")
     assert next_link is not None
 
     response = paged.get(str(next_link["hx-get"]), headers=htmx_headers(next_link))
@@ -157,7 +160,7 @@ def test_htmx_gets_only_the_grid(paged: TestClient[Litestar]) -> None:
 
 
 def test_full_page_and_htmx_fragment_show_the_same_grid(paged: TestClient[Litestar]) -> None:
-    next_link = html(paged.get("/").text).select_one("a[rel~=next][hx-get]")
+    next_link = html(paged.get(LIBRARY).text).select_one("a[rel~=next][hx-get]")
     assert next_link is not None
     url = str(next_link["hx-get"])
 
@@ -252,7 +255,8 @@ def test_a_deleted_video_is_gone_after_a_rescan(
     assert client.get(f"/media/{media_id}").status_code == 404
     assert client.get(f"/media/{media_id}/stream").status_code == 404
     assert client.get(f"/media/{media_id}/thumbnail").status_code == 404
-    titles = {text(card.select_one(".title")) for card in cards(html(client.get("/").text))}
+    grid = html(client.get(LIBRARY).text)
+    titles = {text(card.select_one(".title")) for card in cards(grid)}
     assert titles == {"Bravo", "Charlie"}
 
 
@@ -484,8 +488,11 @@ def full_library(scanned: Settings, library: Path) -> Settings:
 
 def test_a_full_library_page_weighs_under_100_kb(full_library: Settings) -> None:
     with TestClient(create_app(full_library)) as c:
-        response = c.get("/")
+        response = c.get(LIBRARY)
+        home = c.get("/")
 
     assert response.status_code == 200
     assert len(cards(html(response.text))) == full_library.page_size
     assert len(response.content) < 100_000
+    assert home.status_code == 200 and html(home.text).select("section.row li.card")
+    assert len(home.content) < 100_000

@@ -1,0 +1,295 @@
+"""The home screen: a few short rows (continue watching, next up, recently added, favorites,
+top rated, one per top-level folder), or a first-run note while the library is empty.
+
+Each row is one query of at most ``size`` rows that an index answers; the household and
+personal figures for every card on the screen are then fetched at once (``LibraryService.cards``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Select, and_, func, or_, select, text, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from lvs.db.models import Favorite, LibraryTotals, Media, Position, ScanStatus, View
+from lvs.services.library import Card, LibraryService
+
+__all__ = ["ROW_SIZE", "Home", "HomeService", "Row", "RowKind", "ScanProgress"]
+
+ROW_SIZE = 16
+FOLDER_ROWS = 12
+"""Folder rows on the home screen at most; the folder list (``/folders``) has them all."""
+STALE_SCAN = timedelta(minutes=10)
+"""A scan that has not written its progress for this long is taken as gone (killed, crashed)."""
+
+RowKind = Literal["continue", "next-up", "recent", "favorites", "top-rated", "folder"]
+ROW_TITLES: dict[str, str] = {
+    "continue": "Continue watching",
+    "next-up": "Next up",
+    "recent": "Recently added",
+    "favorites": "Your favorites",
+    "top-rated": "Top rated in the household",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    kind: RowKind
+    title: str
+    cards: list[Card]
+    folder: str | None = None  # the folder of a folder row
+
+    @property
+    def dom_id(self) -> str:
+        return f"row-{self.kind}" if self.folder is None else f"row-folder-{self.folder}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProgress:
+    running: bool
+    files_found: int = 0
+    files_done: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    rows: list[Row]
+    total: int  # present videos
+    scan: ScanProgress
+    more_folders: bool = False  # more top-level folders than rows for them
+    shows: int = 0
+
+    @property
+    def first_run(self) -> bool:
+        return self.total == 0
+
+
+def _one_per_hash(media_hash: Any) -> Any:
+    """``media.id`` of the first present file with this fingerprint (a video saved twice shows
+    once)."""
+    other = aliased(Media)
+    return (
+        select(func.min(other.id))
+        .where(other.media_hash == media_hash, other.missing.is_(False))
+        .scalar_subquery()
+    )
+
+
+class HomeService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.library = LibraryService(session)
+
+    async def scan_progress(self, now: datetime | None = None) -> ScanProgress:
+        row = await self.session.get(ScanStatus, 1)
+        if row is None or row.started_at is None:
+            return ScanProgress(running=False)
+        now = now or datetime.now(UTC)
+        beat = row.heartbeat_at or row.started_at
+        running = row.finished_at is None and now - beat < STALE_SCAN
+        return ScanProgress(running, row.files_found, row.files_done)
+
+    async def total(self) -> int:
+        present = await self.session.scalar(
+            select(LibraryTotals.present).where(LibraryTotals.id == 1)
+        )
+        return int(present or 0)
+
+    async def home(self, user_id: uuid.UUID | None, size: int = ROW_SIZE) -> Home:
+        total = await self.total()
+        scan = await self.scan_progress()
+        if total == 0:
+            return Home(rows=[], total=0, scan=scan)
+        picks: list[tuple[RowKind, str | None, Select[Any]]] = []
+        if user_id is not None:
+            picks.append(("continue", None, self._continue(user_id)))
+            picks.append(("next-up", None, self._next_up(user_id)))
+        picks.append(("recent", None, self._recent()))
+        if user_id is not None:
+            picks.append(("favorites", None, self._favorites(user_id)))
+        picks.append(("top-rated", None, self._top_rated()))
+        folders = await self.top_folders(limit=FOLDER_ROWS + 1)
+        picks += [("folder", name, self._folder(name)) for name in folders[:FOLDER_ROWS]]
+
+        found: list[tuple[RowKind, str | None, list[Media]]] = []
+        for kind, folder, stmt in picks:
+            media = list((await self.session.scalars(stmt.limit(size))).all())
+            if media:  # empty rows are not shown
+                found.append((kind, folder, media))
+        cards = await self._cards([m for _, _, media in found for m in media], user_id)
+        rows = [
+            Row(
+                kind=kind,
+                title=folder if folder is not None else ROW_TITLES[kind],
+                cards=[cards[m.id] for m in media],
+                folder=folder,
+            )
+            for kind, folder, media in found
+        ]
+        return Home(rows=rows, total=total, scan=scan, more_folders=len(folders) > FOLDER_ROWS)
+
+    async def _cards(self, media: Sequence[Media], user_id: uuid.UUID | None) -> dict[int, Card]:
+        unique = list({m.id: m for m in media}.values())
+        return {c.media.id: c for c in await self.library.cards(unique, user_id)}
+
+    # -- one query per row -----------------------------------------------------------------------
+
+    @staticmethod
+    def _continue(user_id: uuid.UUID) -> Select[Any]:
+        """Started and not finished (a position is kept only between the start and the end),
+        most recently watched first."""
+        return (
+            select(Media)
+            .join(Position, Position.media_hash == Media.media_hash)
+            .where(Position.user_id == user_id, Media.id == _one_per_hash(Position.media_hash))
+            .order_by(Position.updated_at.desc(), Media.id)
+        )
+
+    @staticmethod
+    def _next_up(user_id: uuid.UUID) -> Select[Any]:
+        """For each show this person has watched, the first episode after the one they watched
+        last that they have not finished; shows watched most recently first.
+
+        "Watched" is a counted view or a saved position; "finished" is a view without a
+        position (the position is dropped near the end)."""
+        activity = union_all(
+            select(View.media_hash, View.created_at.label("at")).where(View.user_id == user_id),
+            select(Position.media_hash, Position.updated_at.label("at")).where(
+                Position.user_id == user_id
+            ),
+        ).subquery("activity")
+        season = func.coalesce(Media.season, 0)
+        latest = (
+            select(
+                Media.show_key.label("show_key"),
+                season.label("season"),
+                Media.episode.label("episode"),
+                activity.c.at.label("at"),
+                func.row_number()
+                .over(
+                    partition_by=Media.show_key,
+                    order_by=(activity.c.at.desc(), season.desc(), Media.episode.desc()),
+                )
+                .label("n"),
+            )
+            .join(activity, activity.c.media_hash == Media.media_hash)
+            .where(Media.show_key.is_not(None), Media.missing.is_(False))
+            .subquery("latest")
+        )
+        finished = and_(
+            select(View.id)
+            .where(View.user_id == user_id, View.media_hash == Media.media_hash)
+            .exists(),
+            ~select(Position.id)
+            .where(Position.user_id == user_id, Position.media_hash == Media.media_hash)
+            .exists(),
+        )
+        after = (
+            select(
+                Media.id.label("id"),
+                latest.c.at.label("at"),
+                func.row_number()
+                .over(partition_by=Media.show_key, order_by=(season, Media.episode, Media.id))
+                .label("n"),
+            )
+            .join(latest, and_(latest.c.show_key == Media.show_key, latest.c.n == 1))
+            .where(
+                Media.missing.is_(False),
+                or_(
+                    season > latest.c.season,
+                    and_(season == latest.c.season, Media.episode > latest.c.episode),
+                ),
+                ~finished,
+            )
+            .subquery("after")
+        )
+        return (
+            select(Media)
+            .join(after, and_(after.c.id == Media.id, after.c.n == 1))
+            .order_by(after.c.at.desc(), Media.id)
+        )
+
+    @staticmethod
+    def _recent() -> Select[Any]:
+        return (
+            select(Media)
+            .where(Media.missing.is_(False))
+            .order_by(Media.created_at.desc(), Media.id.desc())
+        )
+
+    @staticmethod
+    def _favorites(user_id: uuid.UUID) -> Select[Any]:
+        return (
+            select(Media)
+            .join(Favorite, Favorite.media_hash == Media.media_hash)
+            .where(Favorite.user_id == user_id, Media.id == _one_per_hash(Favorite.media_hash))
+            .order_by(Favorite.created_at.desc(), Media.id)
+        )
+
+    @staticmethod
+    def _top_rated() -> Select[Any]:
+        """Walks ``ix_media_by_rating`` (the household figures are copied onto ``media``)."""
+        return (
+            select(Media)
+            .where(Media.missing.is_(False), Media.rating_count > 0)
+            .order_by(
+                Media.rating_avg.desc().nulls_last(),
+                Media.rating_count.desc(),
+                Media.id.desc(),
+            )
+        )
+
+    @staticmethod
+    def _folder(name: str) -> Select[Any]:
+        """A folder's videos in path order (episodes and dated files come out in order)."""
+        return (
+            select(Media)
+            .where(Media.missing.is_(False), Media.top_folder == name)
+            .order_by(Media.rel_path, Media.id)
+        )
+
+    async def top_folders(self, limit: int | None = None) -> list[str]:
+        """Top-level folders that hold present videos, by name: one index seek per folder (a
+        recursive query that jumps from each name to the next), never a pass over every row."""
+        cap = 100_000 if limit is None else limit
+        sql = text(
+            """
+            WITH RECURSIVE folders(name, n) AS (
+              SELECT (SELECT min(top_folder) FROM media
+                       WHERE missing = :no AND top_folder IS NOT NULL), 1
+              UNION ALL
+              SELECT (SELECT min(top_folder) FROM media
+                       WHERE missing = :no AND top_folder > folders.name), n + 1
+                FROM folders WHERE folders.name IS NOT NULL AND n < :cap
+            )
+            SELECT name FROM folders WHERE name IS NOT NULL
+            """
+        ).bindparams(no=False, cap=cap)
+        return [str(name) for name in (await self.session.scalars(sql)).all()]
+
+    async def folder_counts(self) -> list[tuple[str, int, Media | None]]:
+        """Every top-level folder with its number of present videos and its first video."""
+        counts = (
+            select(Media.top_folder, func.count(), func.min(Media.rel_path))
+            .where(Media.missing.is_(False), Media.top_folder.is_not(None))
+            .group_by(Media.top_folder)
+            .order_by(Media.top_folder)
+        )
+        rows = (await self.session.execute(counts)).all()
+        firsts = {
+            m.rel_path: m
+            for m in (
+                await self.session.scalars(
+                    select(Media).where(
+                        Media.missing.is_(False), Media.rel_path.in_([r[2] for r in rows])
+                    )
+                )
+            ).all()
+        }
+        return [(str(name), int(n), firsts.get(first)) for name, n, first in rows]
