@@ -54,12 +54,12 @@
   bar.setAttribute('aria-hidden', 'true'); // a pointer aid; the native controls stay the way to seek
   Object.assign(bar.style, {
     position: 'relative', height: '10px', marginTop: '4px', cursor: 'pointer',
-    background: 'rgba(128,128,128,.35)', borderRadius: '5px', touchAction: 'none',
+    background: 'rgba(128,128,128,.45)', borderRadius: '5px', touchAction: 'none',
   });
   const fill = document.createElement('div');
   Object.assign(fill.style, {
     position: 'absolute', left: '0', top: '0', bottom: '0', width: '0',
-    background: 'currentColor', borderRadius: '5px', opacity: '.7', pointerEvents: 'none',
+    background: '#e0403a', borderRadius: '5px', pointerEvents: 'none',
   });
   bar.appendChild(fill);
   video.insertAdjacentElement('afterend', bar);
