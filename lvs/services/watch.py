@@ -25,7 +25,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -351,12 +351,20 @@ class LibraryWatcher:
                     await task
 
     async def _events(self, roots: list[str], stop: asyncio.Event) -> None:
-        async for batch in watch_changes(roots, stop):
-            for kind, path in batch:
-                if kind in {"added", "modified"} and is_video_path(path):
-                    self.tracker.touch(path)
-                elif self._dirty_since is None:  # deletions, folders moved: rescan soon
-                    self._dirty_since = time.monotonic()
+        try:
+            async for batch in watch_changes(roots, stop):
+                for kind, path in batch:
+                    if kind in {"added", "modified"} and is_video_path(path):
+                        self.tracker.touch(path)
+                    elif self._dirty_since is None:  # deletions, folders moved: rescan soon
+                        self._dirty_since = time.monotonic()
+        except Exception as exc:  # e.g. the inotify watch limit on a huge tree
+            log.warning("cannot watch the library folders (%s); rescans only", exc)
+            reason = f"watching failed ({exc}); rescans only"
+            self.folders = [
+                replace(f, watched=False, reason=reason) if f.watched else f for f in self.folders
+            ]
+            self.status.folders = [asdict(f) for f in self.folders]
 
     async def _settle_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

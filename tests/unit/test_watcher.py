@@ -222,3 +222,21 @@ async def test_a_second_watcher_stands_by_while_one_leads(quick: Settings) -> No
     stop.set()
     await asyncio.wait_for(task, 15)
     leading.release()
+
+
+async def test_when_watching_fails_the_folders_say_rescans_only(
+    watcher: LibraryWatcher, quick: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_inotify(*_args: object, **_kw: object) -> AsyncIterator[set[tuple[str, str]]]:
+        raise OSError(28, "inotify watch limit reached")
+        yield set()  # an async generator, like the real one
+
+    monkeypatch.setattr("lvs.services.watch.watch_changes", no_inotify)
+    watcher.start(initial_scan=False)  # type: ignore[attr-defined]
+
+    def folders() -> list[dict[str, object]]:
+        status = read_status(quick.data_dir)
+        return status.folders if status else []
+
+    await eventually(lambda: bool(folders()) and not folders()[0]["watched"])
+    assert "inotify watch limit reached" in str(folders()[0]["reason"])
