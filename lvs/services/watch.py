@@ -365,6 +365,7 @@ class LibraryWatcher:
                 replace(f, watched=False, reason=reason) if f.watched else f for f in self.folders
             ]
             self.status.folders = [asdict(f) for f in self.folders]
+            self.write_status()
 
     async def _settle_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
