@@ -13,12 +13,16 @@ from lvs.db.models import Media, MediaStats, Position, View
 from lvs.services.writes import WriteGate, ensure_user, insert_for, run_write
 
 __all__ = [
+    "MAX_SECONDS",
     "VIEW_DEDUPE",
     "ActivityService",
     "HistoryEntry",
     "resume_point",
     "view_threshold",
 ]
+
+MAX_SECONDS = 1e7
+"""The largest playback position or start time accepted, in seconds (about 115 days)."""
 
 VIEW_DEDUPE = timedelta(hours=1)
 """A person's views of one video within this window count once."""

@@ -21,10 +21,11 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 
 from litestar.stores.base import Store
 
-__all__ = ["Breaker", "SummaryCache"]
+__all__ = ["Breaker", "SummaryCache", "own_key", "totals_key"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,16 @@ class Breaker:
             self.log.warning("%s unavailable (%s): %r; %s", self.name, action, exc, consequence)
 
 
+def totals_key(media_hash: str) -> str:
+    """The cache key of a fingerprint's rating totals (present videos only)."""
+    return f"rating:{media_hash}"
+
+
+def own_key(media_hash: str, user_id: uuid.UUID) -> str:
+    """The cache key of one person's rating of a fingerprint."""
+    return f"rating:{media_hash}:{user_id}"
+
+
 class SummaryCache:
     def __init__(self, store: Store, ttl: int) -> None:
         self.store = store
@@ -79,9 +90,9 @@ class SummaryCache:
         except Exception as exc:
             self.breaker.failed("set", exc, "using the database")
 
-    async def delete(self, key: str) -> None:
-        """Invalidate ``key``: now if the store answers, else as soon as it does."""
-        self._pending.add(key)
+    async def delete(self, *keys: str) -> None:
+        """Invalidate ``keys``: now if the store answers, else as soon as it does."""
+        self._pending.update(keys)
         await self._flush()
 
     @property

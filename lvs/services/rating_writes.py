@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lvs.db.models import Media, MediaStats, Rating, User
-from lvs.services.cache import SummaryCache
+from lvs.services.cache import SummaryCache, own_key, totals_key
 from lvs.services.errors import UnknownMedia
 from lvs.services.writes import WriteGate, insert_for, run_write
 
@@ -192,8 +192,10 @@ class RatingWriter:
 
             await run_write(session, self._gate, work, retries=self._retries)
         unknown, totals = outcome
-        for h in totals:
-            await self._cache.delete(f"rating:{h}")
+        await self._cache.delete(
+            *(totals_key(h) for h in totals),
+            *(own_key(i.media_hash, i.user_id) for i in batch if i.media_hash in totals),
+        )
         for item in batch:
             if item.done.done():
                 continue

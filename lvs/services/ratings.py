@@ -9,7 +9,6 @@ them in groups and answers each once it is durable, or refuses it with ``Unknown
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +17,8 @@ from litestar.stores.base import Store
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lvs.db.models import MediaStats, Rating
-from lvs.services.cache import SummaryCache
+from lvs.db.models import MEDIA_HASH, Media, MediaStats, Rating
+from lvs.services.cache import SummaryCache, own_key, totals_key
 from lvs.services.errors import DatabaseBusy, InvalidInput, UnknownMedia
 from lvs.services.rating_writes import RatingWriter
 from lvs.services.writes import WriteGate
@@ -102,54 +101,68 @@ class RatingService:
     # -- reads ---------------------------------------------------------------------------------
 
     async def summary(self, media_hash: str, user_id: uuid.UUID | None) -> RatingSummary:
-        total, count = await self._totals(media_hash)
-        user = None
-        if user_id is not None:
-            user = await self.session.scalar(
-                select(Rating.value).where(
-                    Rating.media_hash == media_hash, Rating.user_id == user_id
+        """Average, count and this person's own rating of a fingerprint the caller knows is a
+        present video's (the watch page's, a card's)."""
+        return await self._with_own(media_hash, await self._totals(media_hash), user_id)
+
+    async def summary_of_present(self, media_hash: str, user_id: uuid.UUID | None) -> RatingSummary:
+        """The summary of a fingerprint some present video has, else ``UnknownMedia``: the JSON
+        read, the hottest route, in one statement for a returning browser.
+
+        The totals are cached only for a present video (every summary is read for one), so a
+        cached entry also says the video is there; it is checked again when the entry goes (at
+        the next rating of it, or after ``cache_ttl`` seconds)."""
+        if not MEDIA_HASH.fullmatch(media_hash):
+            raise UnknownMedia(media_hash)
+        totals = await self._cached(media_hash)
+        if totals is None:
+            row = (
+                await self.session.execute(
+                    select(Media.id, MediaStats.rating_sum, MediaStats.rating_count)
+                    .outerjoin(MediaStats, MediaStats.media_hash == Media.media_hash)
+                    .where(Media.media_hash == media_hash, Media.missing.is_(False))
+                    .limit(1)
                 )
-            )
-        return RatingSummary(
-            media_hash=media_hash,
-            average=(total / count) if count else None,
-            count=count,
-            user=user,
-        )
+            ).one_or_none()
+            if row is None:
+                raise UnknownMedia(media_hash)
+            totals = (int(row[1] or 0), int(row[2] or 0))
+            await self.cache.set(totals_key(media_hash), msgspec.json.encode(_Cached(*totals)))
+        return await self._with_own(media_hash, totals, user_id)
 
-    async def summaries(
-        self, media_hashes: Iterable[str], user_id: uuid.UUID | None
-    ) -> dict[str, RatingSummary]:
-        """Summaries for a page of cards, in one query (straight from the database)."""
-        hashes = sorted(set(media_hashes))
-        if not hashes:
-            return {}
-        mine = (
-            select(Rating.media_hash, Rating.value)
-            .where(Rating.user_id == user_id, Rating.media_hash.in_(hashes))
-            .subquery()
-            if user_id is not None
-            else None
-        )
-        stmt = select(MediaStats.media_hash, MediaStats.rating_sum, MediaStats.rating_count).where(
-            MediaStats.media_hash.in_(hashes)
-        )
-        totals = {h: (t, c) for h, t, c in (await self.session.execute(stmt)).all()}
-        own: dict[str, int] = {}
-        if mine is not None:
-            own = {h: v for h, v in (await self.session.execute(select(mine))).all()}
-        result: dict[str, RatingSummary] = {}
-        for h in hashes:
-            total, count = totals.get(h, (0, 0))
-            result[h] = RatingSummary(h, total / count if count else None, count, own.get(h))
-        return result
+    async def _with_own(
+        self, media_hash: str, totals: tuple[int, int], user_id: uuid.UUID | None
+    ) -> RatingSummary:
+        total, count = totals
+        user = None if user_id is None else await self._own(media_hash, user_id)
+        return RatingSummary(media_hash, (total / count) if count else None, count, user)
 
-    async def _totals(self, media_hash: str) -> tuple[int, int]:
-        key = f"rating:{media_hash}"
+    async def _own(self, media_hash: str, user_id: uuid.UUID) -> int | None:
+        """This person's rating of the fingerprint (None: not rated), through the cache too:
+        the rating writer clears it with the totals when this person rates the video."""
+        key = own_key(media_hash, user_id)
         cached = await self.cache.get(key)
         if cached is not None:
-            value = msgspec.json.decode(cached, type=_Cached)
-            return value.total, value.count
+            value: int | None = msgspec.json.decode(cached, type=int | None)
+            return value
+        value = await self.session.scalar(
+            select(Rating.value).where(Rating.media_hash == media_hash, Rating.user_id == user_id)
+        )
+        await self.cache.set(key, msgspec.json.encode(value))
+        return value
+
+    async def _cached(self, media_hash: str) -> tuple[int, int] | None:
+        cached = await self.cache.get(totals_key(media_hash))
+        if cached is None:
+            return None
+        value = msgspec.json.decode(cached, type=_Cached)
+        return value.total, value.count
+
+    async def _totals(self, media_hash: str) -> tuple[int, int]:
+        key = totals_key(media_hash)
+        cached = await self._cached(media_hash)
+        if cached is not None:
+            return cached
         row = (
             await self.session.execute(
                 select(MediaStats.rating_sum, MediaStats.rating_count).where(

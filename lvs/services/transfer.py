@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
@@ -25,6 +24,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lvs.db.models import (
+    MEDIA_HASH,
     Favorite,
     Media,
     MediaStats,
@@ -35,6 +35,7 @@ from lvs.db.models import (
     User,
     View,
 )
+from lvs.services.activity import MAX_SECONDS
 from lvs.services.ratings import RatingValueError, parse_rating_value
 from lvs.services.tags import TagError, normalise_tag
 from lvs.services.writes import insert_for
@@ -52,8 +53,6 @@ __all__ = [
 
 FORMAT = "lvs-export"
 VERSION = 1
-MAX_SECONDS = 1e7
-_HASH_RE = re.compile(r"^[0-9a-fA-F]{16}$")
 _SECTIONS = ("users", "ratings", "favorites", "tags", "media_tags", "views", "positions")
 _T = TypeVar("_T")
 
@@ -185,7 +184,7 @@ class _Reader:
 
     def media_hash(self, key: str = "media_hash") -> str:
         value = self.get(key)
-        if not isinstance(value, str) or not _HASH_RE.match(value):
+        if not isinstance(value, str) or not MEDIA_HASH.fullmatch(value.lower()):
             raise self.fail(key, "must be 16 hexadecimal digits")
         return value.lower()
 

@@ -30,6 +30,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from lvs.services.activity import MAX_SECONDS
 from lvs.services.errors import InvalidInput
 from lvs.services.ratings import parse_rating_value
 
@@ -56,9 +57,6 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 """C0 control characters and DEL."""
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
-
-MAX_SECONDS = 1e7
-"""The largest playback position or start time accepted, in seconds (about 115 days)."""
 
 
 def bad_request(field: str, message: str) -> HTTPException:

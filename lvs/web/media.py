@@ -38,7 +38,7 @@ from lvs.web.answers import url
 from lvs.web.deps import SERVICES
 from lvs.web.inputs import MAX_SECONDS, bad_request
 from lvs.web.ranges import media_type_for
-from lvs.web.views import FavoriteButton, RatingWidget, TagList, WatchView
+from lvs.web.views import FavoriteButton, MediaLinks, RatingWidget, TagList, WatchView
 
 __all__ = [
     "MediaController",
@@ -148,6 +148,12 @@ class MediaController(Controller):
             busy_for = await converter.busy_for(request.app.state.limiter.client(request))
         view = WatchView(
             media=media,
+            links=MediaLinks(
+                watch=here,
+                stream=url(request, "stream", media_id=media.id),
+                hls=url(request, "hls_playlist", media_id=media.id),
+                progressive=url(request, "progressive", media_id=media.id),
+            ),
             rating=RatingWidget(await ratings.summary(media.media_hash, user_id), next_url=here),
             favorite=FavoriteButton(
                 media.id,

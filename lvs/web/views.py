@@ -23,6 +23,7 @@ __all__ = [
     "HistoryView",
     "HomeView",
     "LibraryView",
+    "MediaLinks",
     "RatingWidget",
     "RowLink",
     "ShowView",
@@ -115,8 +116,19 @@ class HistoryView:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaLinks:
+    """Where one video's pages and streams are (from the routes' names, by the controller)."""
+
+    watch: str
+    stream: str
+    hls: str
+    progressive: str
+
+
+@dataclass(frozen=True, slots=True)
 class WatchView:
     media: Media
+    links: MediaLinks
     rating: RatingWidget
     favorite: FavoriteButton
     tags: TagList
@@ -134,13 +146,13 @@ class WatchView:
         browser may play it (the browser skips a type it cannot play), then the converted HLS,
         then one progressive MP4 for browsers with neither HLS nor scripts."""
         fragment = f"#t={self.start_at:.1f}" if self.start_at else ""
-        stream = f"/media/{self.media.id}/stream{fragment}"
+        stream = self.links.stream + fragment
         plan = self.plan
         if plan is None or not plan.converts:
             return [(stream, plan.direct_type if plan and plan.direct_type else "", "direct")]
         found = [(stream, plan.direct_type, "direct")] if plan.direct_type else []
-        found.append((f"/media/{self.media.id}/hls/index.m3u8{fragment}", HLS_TYPE, "hls"))
-        found.append((f"/media/{self.media.id}/hls/progressive.mp4", "video/mp4", "progressive"))
+        found.append((self.links.hls + fragment, HLS_TYPE, "hls"))
+        found.append((self.links.progressive, "video/mp4", "progressive"))
         return found
 
     @property
@@ -149,7 +161,7 @@ class WatchView:
         return parts[0] if len(parts) > 1 else ""
 
     def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
-        return card_widgets(card, f"/media/{self.media.id}")
+        return card_widgets(card, self.links.watch)
 
 
 # -- home, shows, folders ------------------------------------------------------------------------

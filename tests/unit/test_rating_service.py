@@ -207,30 +207,6 @@ async def test_fifty_people_rating_at_once_are_all_counted(
     assert sorted(value for _, _, value in rows) == sorted(values)
 
 
-async def test_summaries_of_a_page_in_one_call(ratings: Ratings, scanned: Settings) -> None:
-    alpha, bravo, charlie = media_hashes(scanned)
-    me, other = uuid.uuid4(), uuid.uuid4()
-    await ratings.rate(alpha, me, 5)
-    await ratings.rate(alpha, other, 2)
-    await ratings.rate(bravo, other, 4)
-
-    async with ratings.sessions() as session:
-        mine = await ratings.service(session).summaries([alpha, bravo, charlie, alpha], me)
-        anonymous = await ratings.service(session).summaries([alpha, bravo, charlie], None)
-
-    assert set(mine) == {alpha, bravo, charlie}
-    assert (mine[alpha].average, mine[alpha].count, mine[alpha].user) == (3.5, 2, 5)
-    assert (mine[bravo].average, mine[bravo].count, mine[bravo].user) == (4.0, 1, None)
-    assert (mine[charlie].average, mine[charlie].count, mine[charlie].user) == (None, 0, None)
-    assert [anonymous[h].user for h in (alpha, bravo, charlie)] == [None, None, None]
-    assert [anonymous[h].count for h in (alpha, bravo, charlie)] == [2, 1, 0]
-
-
-async def test_summaries_of_nothing_is_empty(ratings: Ratings) -> None:
-    async with ratings.sessions() as session:
-        assert await ratings.service(session).summaries([], uuid.uuid4()) == {}
-
-
 # -- another process holding the write lock ---------------------------------------------------
 
 

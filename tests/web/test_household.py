@@ -327,7 +327,7 @@ def test_tag_form_without_javascript(client: TestClient[Litestar], ids: dict[str
     section = one(page, "section#tags")
     assert tag_names(section) == ["holiday"]
     link = one(section, "li.tag > a")
-    assert link["href"] == "/?tag=holiday"
+    assert link["href"] == "/library?tag=holiday"
     assert "Tagged “holiday”." in flashes(page)
     assert api_tags(client, mid) == ["holiday"]
     assert grid_titles(get_page(client, str(link["href"]))) == ["Alpha"]
