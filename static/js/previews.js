@@ -53,11 +53,14 @@
     const link = state.link;
     load(link.dataset.previews).then((cues) => {
       if (current !== state || !cues.length) return;
-      const img = link.querySelector('img') || link;
+      const img = link.querySelector('img');
+      if (!img) return;
       const frames = pick(cues);
       const sheetW = Math.max(...cues.map((c) => c.x + c.w));
       const sheetH = Math.max(...cues.map((c) => c.y + c.h));
-      if (getComputedStyle(link).position === 'static') link.style.position = 'relative';
+      // Over the picture, inside whatever holds it (so offsets are the picture's own).
+      const host = img.parentElement;
+      if (getComputedStyle(host).position === 'static') host.style.position = 'relative';
       const overlay = document.createElement('span');
       overlay.className = 'card-preview';
       overlay.setAttribute('aria-hidden', 'true');
@@ -79,7 +82,7 @@
         i += 1;
       };
       show();
-      link.appendChild(overlay);
+      host.appendChild(overlay);
       state.overlay = overlay;
       state.interval = setInterval(show, STEP);
     });
