@@ -63,8 +63,11 @@ log = logging.getLogger(__name__)
 
 STATUS_FILE = "watch-status.json"
 #: Seconds between status writes; a status older than a few of these means no watcher runs.
+#: Seconds between checks for a change worth writing; an unchanged status is written again only
+#: every KEEPALIVE seconds (no disk write every 2 s for a library where nothing happens).
 HEARTBEAT = 2.0
-STALE_AFTER = 5 * HEARTBEAT
+KEEPALIVE = 10.0
+STALE_AFTER = 3 * KEEPALIVE
 #: A deletion or folder change waits at most this long for added files to settle before the
 #: scan runs anyway (a move is best seen whole: the old path gone and the new one settled).
 DIRTY_PATIENCE = 30.0
@@ -195,6 +198,7 @@ class LibraryWatcher:
         self._tick = tick
         self._lock = asyncio.Lock()
         self._dirty_since: float | None = None
+        self._written: dict[str, Any] | None = None  # the status last written, less heartbeat
         self.folders: list[Folder] = classify_folders(
             settings.library, rescan_minutes=settings.rescan_minutes
         )
@@ -392,12 +396,11 @@ class LibraryWatcher:
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self.write_status()
+            self.write_status(unless_unchanged=True)
             await asyncio.sleep(HEARTBEAT)
 
-    def write_status(self) -> None:
+    def write_status(self, *, unless_unchanged: bool = False) -> None:
         stats = self.runner.stats()
-        self.status.heartbeat = time.time()
         self.status.settling = len(self.tracker)
         self.status.jobs = {
             "queued": stats.queued,
@@ -407,6 +410,17 @@ class LibraryWatcher:
             "elsewhere": stats.skipped_elsewhere,
             "failures": [{"key": f.key, "error": f.error, "at": f.at} for f in stats.failures[:10]],
         }
+        content = asdict(self.status)
+        del content["heartbeat"]
+        now = time.time()
+        if (
+            unless_unchanged
+            and content == self._written
+            and now - self.status.heartbeat < KEEPALIVE
+        ):
+            return
+        self.status.heartbeat = now
+        self._written = content
         try:
             _write_json(self.settings.data_dir / STATUS_FILE, asdict(self.status))
         except OSError as exc:
