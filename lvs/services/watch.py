@@ -71,6 +71,8 @@ STALE_AFTER = 3 * KEEPALIVE
 #: A deletion or folder change waits at most this long for added files to settle before the
 #: scan runs anyway (a move is best seen whole: the old path gone and the new one settled).
 DIRTY_PATIENCE = 30.0
+#: Scrub previews queued at a time; more as the queue runs low.
+PREVIEW_BATCH = 500
 
 
 def make_preview(src: Path, previews_dir: Path, media_hash: str, duration: float | None) -> None:
@@ -199,6 +201,7 @@ class LibraryWatcher:
         self._lock = asyncio.Lock()
         self._dirty_since: float | None = None
         self._written: dict[str, Any] | None = None  # the status last written, less heartbeat
+        self._backlog = False  # videos without previews beyond the last batch queued
         self.folders: list[Folder] = classify_folders(
             settings.library, rescan_minutes=settings.rescan_minutes
         )
@@ -302,8 +305,10 @@ class LibraryWatcher:
 
         return record
 
-    async def enqueue_previews(self) -> int:
-        """Queue previews for every present video that has none (newest first)."""
+    async def enqueue_previews(self, batch: int | None = None) -> int:
+        """Queue previews for up to ``batch`` present videos that have none (newest first);
+        the rest wait until the queue runs low (a 100 000-video library does not sit in
+        memory as 100 000 jobs)."""
         async with self._sessions() as session:
             rows = (
                 await session.execute(
@@ -316,8 +321,11 @@ class LibraryWatcher:
         todo = await asyncio.to_thread(
             lambda: [r for r in rows if _needs_preview(previews_dir, r.media_hash)]
         )
+        batch = PREVIEW_BATCH if batch is None else batch
         queued = 0
         for r in todo:
+            if queued >= batch:
+                break
             queued += self.runner.submit(
                 ("sprite", r.media_hash),
                 make_preview,
@@ -326,6 +334,7 @@ class LibraryWatcher:
                 r.media_hash,
                 r.duration,
             )
+        self._backlog = queued < len(todo)
         return queued
 
     # -- the loops ----------------------------------------------------------------------------
@@ -385,6 +394,8 @@ class LibraryWatcher:
                     await self.rescan("change")
                 except Exception:
                     log.exception("indexing a change failed; the next change or rescan retries")
+            elif self._backlog and self.runner.stats().queued < max(1, PREVIEW_BATCH // 10):
+                await self.enqueue_previews()  # the next batch
 
     async def _periodic(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -240,3 +240,14 @@ async def test_when_watching_fails_the_folders_say_rescans_only(
 
     await eventually(lambda: bool(folders()) and not folders()[0]["watched"])
     assert "inotify watch limit reached" in str(folders()[0]["reason"])
+
+
+async def test_previews_are_queued_a_batch_at_a_time(
+    watcher: LibraryWatcher, quick: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lvs.services.watch.PREVIEW_BATCH", 1)
+    watcher.start(initial_scan=False)  # type: ignore[attr-defined]
+    hashes = [h for (h,) in db_query(quick, "SELECT media_hash FROM media")]
+    assert len(hashes) == 3
+    await eventually(lambda: all(previews_ready(quick.previews_dir, h) for h in hashes))
+    assert watcher.runner.stats().done >= 3
