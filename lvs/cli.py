@@ -183,7 +183,9 @@ def scan(libraries: tuple[Path, ...], quiet: bool, no_thumbnails: bool, watch: b
     migrate(settings)
     show_progress = not quiet and console.is_terminal
     started = time.monotonic()
-    report = asyncio.run(_run_scan(settings, show_progress, not no_thumbnails, console))
+    report = asyncio.run(
+        _run_scan(settings, show_progress, not no_thumbnails, console, settle=watch)
+    )
     took = time.monotonic() - started
     for root in report.missing_roots:
         console.print(f"[red]Library folder not found:[/] {root}")
@@ -203,18 +205,29 @@ def scan(libraries: tuple[Path, ...], quiet: bool, no_thumbnails: bool, watch: b
 
 
 async def _run_scan(
-    settings: Settings, show_progress: bool, thumbnails: bool, console: Console
+    settings: Settings,
+    show_progress: bool,
+    thumbnails: bool,
+    console: Console,
+    *,
+    settle: bool = False,
 ) -> Any:
+    """``settle``: leave files changed in the last LVS_WATCH_SETTLE_SECONDS for the watcher
+    (one may still be being copied)."""
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from lvs.db.config import make_engine
+    from lvs.library.watcher import recently_modified
     from lvs.services.scanner import Scanner
 
     engine = make_engine(settings)
     scanner = Scanner(async_sessionmaker(engine, expire_on_commit=False), settings.thumbs_dir)
+    hold = (
+        (lambda f: recently_modified(f.mtime_ns, settings.watch_settle_seconds)) if settle else None
+    )
     try:
         if not show_progress:
-            return await scanner.scan(settings.library, thumbnails=thumbnails)
+            return await scanner.scan(settings.library, thumbnails=thumbnails, hold=hold)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -231,7 +244,9 @@ async def _run_scan(
                     tasks[phase] = bar.add_task(label, total=total)
                 bar.update(tasks[phase], completed=done, total=total)
 
-            return await scanner.scan(settings.library, progress=progress, thumbnails=thumbnails)
+            return await scanner.scan(
+                settings.library, progress=progress, thumbnails=thumbnails, hold=hold
+            )
     finally:
         await engine.dispose()
 

@@ -504,6 +504,8 @@ async def _watch(
             )
             if first is not None:
                 watcher.record(first[0], "start", first[1])
+                for path in first[0].held:  # changed just before: indexed once still
+                    watcher.tracker.touch(path)
             await watcher.run(stop, initial_scan=first is None)
     finally:
         await engine.dispose()

@@ -22,6 +22,7 @@ from lvs.jobs import JobRunner
 from lvs.library.sprites import previews_ready
 from lvs.library.thumbnails import thumbnail_path
 from lvs.library.watcher import LeaderLock, SettleTracker, classify_folders, mount_of
+from lvs.services.scanner import Scanner
 from lvs.services.watch import LibraryWatcher, read_status, run_watcher
 from lvs.settings import Settings
 
@@ -251,3 +252,26 @@ async def test_previews_are_queued_a_batch_at_a_time(
     assert len(hashes) == 3
     await eventually(lambda: all(previews_ready(quick.previews_dir, h) for h in hashes))
     assert watcher.runner.stats().done >= 3
+
+
+async def test_a_file_held_back_by_the_first_scan_is_indexed_once_still(
+    quick: Settings, clip_dir: Path
+) -> None:
+    """`lvs serve`'s first scan leaves a file changed a moment ago to the watcher."""
+    dest = quick.library[0] / "Just copied.mp4"
+    shutil.copyfile(clip_dir / "Alpha.mp4", dest)
+    engine = make_engine(quick)
+    try:
+        scanner = Scanner(async_sessionmaker(engine, expire_on_commit=False), quick.thumbs_dir)
+        report = await scanner.scan(quick.library, hold=lambda f: f.path == dest)
+    finally:
+        await engine.dispose()
+    assert report.held == [str(dest)] and rows_for(quick, dest) == []
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_watcher(quick, first=(report, 0.1), stop=stop))
+    try:
+        await eventually(lambda: rows_for(quick, dest) != [])
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
