@@ -20,7 +20,6 @@ from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
-from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.stores.registry import StoreRegistry
 from litestar.template.config import TemplateConfig
@@ -39,7 +38,7 @@ from lvs.playback.converter import (
 )
 from lvs.resources import resource_dir
 from lvs.services.auth_sessions import AuthSessions, password_tag
-from lvs.services.cache import SummaryCache
+from lvs.services.cache import LocalStore, SummaryCache
 from lvs.services.rating_writes import RatingWriter
 from lvs.services.writes import WriteGate
 from lvs.settings import Settings
@@ -258,7 +257,7 @@ def _store_registry(settings: Settings) -> StoreRegistry:
         )
         root = RedisStore(redis, namespace="lvs")
         return StoreRegistry(default_factory=lambda name: root.with_namespace(name))
-    return StoreRegistry(default_factory=lambda _name: MemoryStore())
+    return StoreRegistry(default_factory=lambda _name: LocalStore())
 
 
 def format_duration(seconds: float | None) -> str:

@@ -22,10 +22,11 @@ import contextlib
 import logging
 import time
 import uuid
+from datetime import timedelta
 
 from litestar.stores.base import Store
 
-__all__ = ["Breaker", "SummaryCache", "own_key", "totals_key"]
+__all__ = ["Breaker", "LocalStore", "SummaryCache", "own_key", "totals_key"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,58 @@ class Breaker:
         if now - self._warned_at > 60:
             self._warned_at = now
             self.log.warning("%s unavailable (%s): %r; %s", self.name, action, exc, consequence)
+
+
+class LocalStore(Store):
+    """An in-process store, for one process's rating summaries (and any other named store).
+
+    Litestar's MemoryStore takes a lock and reads the wall clock with its time zone on every
+    get; on one event loop nothing here awaits between reading and writing the dict, so no
+    lock is needed, and expiry is kept on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float | None, bytes]] = {}
+
+    @staticmethod
+    def _deadline(expires_in: int | timedelta | None) -> float | None:
+        if expires_in is None:
+            return None
+        seconds = expires_in.total_seconds() if isinstance(expires_in, timedelta) else expires_in
+        return time.monotonic() + seconds
+
+    async def set(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
+    ) -> None:
+        data = value.encode("utf-8") if isinstance(value, str) else value
+        self._items[key] = (self._deadline(expires_in), data)
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        found = self._items.get(key)
+        if found is None:
+            return None
+        deadline, data = found
+        if deadline is not None:
+            if deadline <= time.monotonic():
+                self._items.pop(key, None)
+                return None
+            if renew_for:
+                self._items[key] = (self._deadline(renew_for), data)
+        return data
+
+    async def delete(self, key: str) -> None:
+        self._items.pop(key, None)
+
+    async def delete_all(self) -> None:
+        self._items.clear()
+
+    async def exists(self, key: str) -> bool:
+        return await self.get(key) is not None
+
+    async def expires_in(self, key: str) -> int | None:
+        found = self._items.get(key)
+        if found is None or found[0] is None:
+            return None
+        return max(0, int(found[0] - time.monotonic()))
 
 
 def totals_key(media_hash: str) -> str:

@@ -105,6 +105,24 @@ class RatingService:
         present video's (the watch page's, a card's)."""
         return await self._with_own(media_hash, await self._totals(media_hash), user_id)
 
+    @staticmethod
+    async def cached(
+        cache: SummaryCache, media_hash: str, user_id: uuid.UUID | None
+    ) -> RatingSummary | None:
+        """``summary_of_present`` when the cache holds all of it (no session needed), else None."""
+        totals = await cache.get(totals_key(media_hash))
+        if totals is None:
+            return None
+        user = None
+        if user_id is not None:
+            own = await cache.get(own_key(media_hash, user_id))
+            if own is None:
+                return None
+            user = msgspec.json.decode(own, type=int | None)
+        figures = msgspec.json.decode(totals, type=_Cached)
+        average = (figures.total / figures.count) if figures.count else None
+        return RatingSummary(media_hash, average, figures.count, user)
+
     async def summary_of_present(self, media_hash: str, user_id: uuid.UUID | None) -> RatingSummary:
         """The summary of a fingerprint some present video has, else ``UnknownMedia``: the JSON
         read, the hottest route, in one statement for a returning browser.

@@ -42,7 +42,7 @@ def current_user_id(connection: ASGIConnection[Any, Any, Any, Any]) -> uuid.UUID
 
 
 _LOADED = "lvs.session_loaded"
-"""Scope key: the session as read from the browser's cookie (serialised), to tell a change."""
+"""Scope key: a copy of the session as read from the browser's cookie, to tell a change."""
 
 
 class _TolerantCookieBackend(ClientSideSessionBackend):
@@ -64,7 +64,7 @@ class _TolerantCookieBackend(ClientSideSessionBackend):
         except (SerializationException, ValueError, KeyError, TypeError):
             return {}
         if data:  # read from a good cookie: remember it (an empty one may be damaged: cleared)
-            connection.scope[_LOADED] = self.serialize_data(data)  # type: ignore[literal-required]
+            connection.scope[_LOADED] = dict(data)  # type: ignore[literal-required]
         return data
 
     async def store_in_message(
@@ -78,7 +78,7 @@ class _TolerantCookieBackend(ClientSideSessionBackend):
             loaded is not None
             and isinstance(scope_session, dict)
             and scope_session
-            and self.serialize_data(scope_session) == loaded
+            and scope_session == loaded
         ):
             return  # the browser already holds exactly this session
         await super().store_in_message(scope_session, message, connection)

@@ -115,10 +115,14 @@ class RatingApiController(Controller):
         """The rating summary: average, count and the caller's own rating.
 
         The hottest route, so it takes no dependencies (each costs a task and a signature
-        check): its own session, and the service's one-statement read."""
-        async with request.app.state.sessions() as session:
-            ratings = rating_service(session, request.app.state)
-            summary = await ratings.summary_of_present(media_hash, peek_user_id(request))
+        check): the cache answers, or the service reads it in one statement in its own
+        session."""
+        state, viewer = request.app.state, peek_user_id(request)
+        summary = await RatingService.cached(state.summary_cache, media_hash, viewer)
+        if summary is None:
+            async with state.sessions() as session:
+                ratings = rating_service(session, state)
+                summary = await ratings.summary_of_present(media_hash, viewer)
         return summary_json(summary)
 
     @post(

@@ -19,10 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import lvs.db.config as db_config
+import lvs.services.cache as cache_module
 import lvs.services.rating_writes as rating_writes
 import lvs.services.writes as writes
 from lvs.db.config import make_engine
 from lvs.db.models import Rating
+from lvs.services.cache import LocalStore
 from lvs.services.rating_writes import RatingWriter
 from lvs.services.ratings import (
     DatabaseBusy,
@@ -350,3 +352,25 @@ async def test_reads_come_from_the_cache_until_it_is_cleared(
 
     await ratings.store.delete_all()
     assert (await ratings.summary(alpha, None)).count == 1
+
+
+async def test_the_in_process_store_forgets_an_entry_when_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
+    store = LocalStore()
+    await store.set("summary", b"1", expires_in=10)
+    await store.set("forever", "2")
+
+    assert await store.get("summary") == b"1"
+    assert await store.expires_in("summary") == 10
+    now[0] += 9.5
+    assert await store.get("summary", renew_for=10) == b"1"  # renewed: 10 s from now
+    now[0] += 9.5
+    assert await store.get("summary") == b"1"
+    now[0] += 1
+    assert await store.get("summary") is None
+    assert await store.get("forever") == b"2"
+    await store.delete("forever")
+    assert not await store.exists("forever")
