@@ -90,6 +90,30 @@ class LibraryView:
         return self.page.query.url()
 
     @property
+    def heading(self) -> str:
+        """What this grid shows, as its ``<h1>`` says (updated with the grid by htmx)."""
+        q = self.page.query
+        if q.favorites:
+            return "Favorites"
+        if q.tag:
+            return f"Tagged “{q.tag}”"
+        if q.q:
+            return f"Results for “{q.q}”"
+        return "Library"
+
+    @property
+    def title(self) -> str:
+        """The ``<title>``: shorter than the heading."""
+        q = self.page.query
+        if q.favorites:
+            return "Favorites"
+        if q.tag:
+            return f"Tag: {q.tag}"
+        if q.q:
+            return f"Search: {q.q}"
+        return "Library"
+
+    @property
     def scanning_hint(self) -> bool:
         """Nothing indexed yet (not merely nothing matching): videos appear as they are found."""
         return self.page.total == 0 and not self.page.query.is_filtered

@@ -152,12 +152,16 @@ def seconds_of(duration: str) -> int:
 
 
 def average_of(card: Tag) -> float | None:
-    shown = text(card.select_one(".rating .average")).removeprefix("★").strip()
+    average = card.select_one(".rating .average")  # a card shows none before the first rating
+    shown = "–" if average is None else text(average).removeprefix("★").strip()
     return None if shown == "–" else float(shown)
 
 
 def count_of(card: Tag) -> int:
-    match = re.match(r"(\d+) ratings?", text(card.select_one(".rating .count")))
+    count = card.select_one(".rating .count")
+    if count is None:  # not rated yet
+        return 0
+    match = re.match(r"(\d+) ratings?", text(count))
     assert match
     return int(match.group(1))
 
