@@ -44,6 +44,9 @@ class Row:
     title: str
     cards: list[Card]
     folder: str | None = None  # the folder of a folder row
+    repeats: frozenset[int] = frozenset()
+    """Ids of videos that a row above already shows: drawn as a plain tile (a link, no
+    widgets, no ids), so that the page's ids and the widgets stay one per video."""
 
     @property
     def dom_id(self) -> str:
@@ -123,15 +126,20 @@ class HomeService:
             if media:  # empty rows are not shown
                 found.append((kind, folder, media))
         cards = await self._cards([m for _, _, media in found for m in media], user_id)
-        rows = [
-            Row(
-                kind=kind,
-                title=folder if folder is not None else ROW_TITLES[kind],
-                cards=[cards[m.id] for m in media],
-                folder=folder,
+        rows = []
+        shown: set[int] = set()
+        for kind, folder, media in found:
+            ids = [m.id for m in media]
+            rows.append(
+                Row(
+                    kind=kind,
+                    title=folder if folder is not None else ROW_TITLES[kind],
+                    cards=[cards[i] for i in ids],
+                    folder=folder,
+                    repeats=frozenset(shown.intersection(ids)),
+                )
             )
-            for kind, folder, media in found
-        ]
+            shown.update(ids)
         return Home(rows=rows, total=total, scan=scan, more_folders=len(folders) > FOLDER_ROWS)
 
     async def _cards(self, media: Sequence[Media], user_id: uuid.UUID | None) -> dict[int, Card]:

@@ -65,13 +65,14 @@ def _see_all(request: Request[Any, Any, Any], row: Row) -> str:
 
 
 def _home_view(request: Request[Any, Any, Any], home: Home) -> HomeView:
+    folders = (n for n in range(1, len(home.rows) + 1))
     rows = [
         RowLink(
             row=row,
-            dom_id=f"row-{row.kind}" if row.folder is None else f"row-folder-{n}",
+            dom_id=f"row-{row.kind}" if row.folder is None else f"row-folder-{next(folders)}",
             see_all=_see_all(request, row),
         )
-        for n, row in enumerate(home.rows, start=1)
+        for row in home.rows
     ]
     return HomeView(
         home=home,

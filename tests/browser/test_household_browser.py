@@ -150,11 +150,11 @@ def test_heart_and_tags_work_without_javascript(
     assert titles(page) == ["Alpha"]
     page.locator("#library-grid").get_by_text("Alpha").wait_for()
 
-    page.goto(f"{base}/?favorites=1")
+    page.goto(f"{base}/library?favorites=1")
     assert titles(page) == ["Alpha"]
     with page.expect_navigation():  # the card's heart, from the favorites view
         page.locator(f"form#favorite-{mid}-c button.heart").click()
-    assert re.search(rf"/\?favorites=1#card-{mid}$", page.url), page.url
+    assert re.search(rf"/library\?favorites=1#card-{mid}$", page.url), page.url
     assert titles(page) == []
     assert db_query(long_settings, "SELECT id FROM favorites") == []
 
@@ -185,14 +185,14 @@ def test_search_as_you_type_swaps_the_grid_and_pushes_the_url(
 ) -> None:
     page = context.new_page()
     errors = console_errors(page)
-    page.goto(base + "/")
+    page.goto(base + "/library")
     assert page.evaluate("typeof window.htmx") == "object"
     page.evaluate("window.__notReloaded = true")
     assert sorted(titles(page)) == ["Alpha", "Bravo", "Charlie", "Long"]
 
     page.locator("#q").press_sequentially("char", delay=40)
 
-    page.wait_for_url(re.compile(r"/\?q=char$"))
+    page.wait_for_url(re.compile(r"/library\?q=char$"))
     expect(page.locator("#library-grid li.card .title")).to_have_text(["Charlie"])
     assert page.evaluate("window.__notReloaded === true"), "the whole page was reloaded"
     assert page.locator("section#library-grid").count() == 1
@@ -201,7 +201,7 @@ def test_search_as_you_type_swaps_the_grid_and_pushes_the_url(
 
     page.locator("#q").fill("")
     page.locator("#q").press_sequentially("zzz", delay=40)
-    page.wait_for_url(re.compile(r"/\?q=zzz$"))
+    page.wait_for_url(re.compile(r"/library\?q=zzz$"))
     expect(page.locator("section#library-grid")).to_contain_text("Nothing matches.")
     assert page.evaluate("window.__notReloaded === true")
 
@@ -267,7 +267,7 @@ def describe(violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("where", ["library", "watch", "search", "history"])
+@pytest.mark.parametrize("where", ["home", "library", "watch", "search", "history"])
 def test_pages_have_no_serious_accessibility_violations(
     axe_context: BrowserContext, base: str, ids: dict[str, int], where: str
 ) -> None:
@@ -278,7 +278,8 @@ def test_pages_have_no_serious_accessibility_violations(
     page.request.post(f"{base}/api/media/{mid}/tags", data={"name": "garden"})
     page.request.put(f"{base}/api/media/{ids['Long']}/position", data={"seconds": 12})
     url = {
-        "library": "/",
+        "home": "/",
+        "library": "/library",
         "watch": f"/media/{ids['Long']}",
         "search": "/?q=alpha",
         "history": "/history",

@@ -82,7 +82,7 @@ def card_titles(page: Page) -> list[str]:
 def test_open_a_card_and_land_on_its_watch_page(context: BrowserContext, live_server: str) -> None:
     page = context.new_page()
     errors = console_errors(page)
-    page.goto(live_server + "/")
+    page.goto(live_server + "/library")
     assert sorted(card_titles(page)) == ["Alpha", "Bravo", "Charlie"]
 
     page.locator("li.card", has_text="Charlie").locator("a").first.click()
@@ -159,7 +159,7 @@ def test_library_fits_a_phone_and_has_big_touch_targets(
 ) -> None:
     base = serve_app(replace(scanned, page_size=2))  # so the pager is there too
     page = phone.new_page()
-    page.goto(base + "/")
+    page.goto(base + "/library")
 
     assert_fits_and_tappable(
         page, "header a, header button, li.card a, li.card button, nav.pagination a"
@@ -196,7 +196,7 @@ def test_library_screenshots_one_column_on_a_phone_a_grid_on_a_desktop(
         ctx = browser.new_context(viewport={"width": width, "height": 900})
         try:
             page = ctx.new_page()
-            page.goto(live_server + "/", wait_until="networkidle")
+            page.goto(live_server + "/library", wait_until="networkidle")
             page.screenshot(path=path, full_page=True)
             first, second = card_boxes(page)[:2]
             thumbs_loaded = page.eval_on_selector_all(
@@ -218,7 +218,7 @@ def test_pagination_works_without_javascript(
     ctx = browser.new_context(java_script_enabled=False, viewport=DESKTOP)
     try:
         page = ctx.new_page()
-        page.goto(base + "/")
+        page.goto(base + "/library")
         first_page = card_titles(page)
         assert len(first_page) == 2
 
@@ -245,7 +245,7 @@ def test_pagination_with_htmx_swaps_the_grid_and_updates_the_address(
     base = serve_app(replace(scanned, page_size=2))
     page = context.new_page()
     errors = console_errors(page)
-    page.goto(base + "/")  # waits for "load": the deferred htmx script has run
+    page.goto(base + "/library")  # waits for "load": the deferred htmx script has run
     assert page.evaluate("typeof window.htmx") == "object"
     page.evaluate("window.__notReloaded = true")
     first_page = card_titles(page)

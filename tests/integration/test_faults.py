@@ -678,7 +678,7 @@ def test_a_full_disk_while_writing_thumbnails(
     assert leftovers == [], "no half-written or temporary thumbnail may stay behind"
 
     with TestClient(create_app(settings)) as client:
-        library = client.get("/")
+        library = client.get("/library")
         assert library.status_code == 200
         images = html(library.text).select("li.card img.thumb")
         assert len(images) == 3

@@ -371,3 +371,25 @@ def test_a_query_the_grid_does_not_read_leaves_the_home_page_alone(
 
     assert response.status_code == 200
     assert [r[0] for r in rows(html(response.text))] == ["Recently added"]
+
+
+def test_a_video_in_two_rows_has_its_widgets_and_ids_once(
+    client: TestClient[Litestar], empty_library: Settings
+) -> None:
+    ids = add_videos(empty_library, ["Holidays/Beach.mp4", "Holidays/Sunset.mp4"])
+    beach = ids["Holidays/Beach.mp4"]
+
+    page = html(client.get("/").text)
+
+    # In "Recently added" and in the "Holidays" row: a full card first, a plain tile after.
+    assert [r[0] for r in rows(page)] == ["Recently added", "Holidays"]
+    assert len(page.select(f"#card-{beach}")) == 1
+    holidays = page.select_one("#row-folder-1")
+    assert holidays is not None
+    tile = holidays.select("li.card")[0]
+    assert "tile" in tile["class"] and tile.get("id") is None
+    assert tile.select("form, button, [id]") == []
+    link = tile.select_one("a.card-link")
+    assert link is not None and link["href"] == f"/media/{beach}"
+    ids_on_page = [str(e["id"]) for e in page.select("[id]")]
+    assert len(ids_on_page) == len(set(ids_on_page))

@@ -230,9 +230,9 @@ def test_heart_on_a_library_card_comes_back_to_the_card(
     client: TestClient[Litestar], ids: dict[str, int]
 ) -> None:
     mid = ids["Charlie"]
-    form = heart(card_of(get_page(client, "/?sort=title"), mid), mid, compact=True)
+    form = heart(card_of(get_page(client, "/library?sort=title"), mid), mid, compact=True)
     assert fields(form)["compact"] == "1"
-    assert fields(form)["next"] == f"/?sort=title#card-{mid}"
+    assert fields(form)["next"] == f"/library?sort=title#card-{mid}"
 
     (root,) = fragment_roots(submit(client, form, htmx=True))
     assert root.get("id") == f"favorite-{mid}-c"
@@ -242,7 +242,7 @@ def test_heart_on_a_library_card_comes_back_to_the_card(
     response = submit(client, root)  # and without JavaScript: back to the same card
 
     assert response.status_code == 303
-    assert response.headers["location"] == f"/?sort=title#card-{mid}"
+    assert response.headers["location"] == f"/library?sort=title#card-{mid}"
     assert api(client, mid)["favorite"] is False
 
 
