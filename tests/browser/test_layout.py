@@ -326,7 +326,7 @@ def test_focus_stays_and_the_result_is_announced_after_in_place_updates(
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")  # the third star
     star_id = page.evaluate("document.activeElement.id")
-    assert star_id.endswith("-3")
+    assert star_id.startswith("s3-")
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.querySelector('#live').textContent.includes('Rated 3')")
     assert page.evaluate("document.activeElement.id") == star_id
