@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from lvs.db.models import Media
 from lvs.library.titles import parse_path
@@ -153,15 +154,19 @@ class ShowsService:
         return self.session.get_bind().dialect.name
 
     async def shows(self, user_id: uuid.UUID | None) -> list[ShowSummary]:
-        """Every show, by title, with its number of episodes and seasons."""
+        """Every show, by key, with its number of episodes and seasons and its first episode:
+        counted from ``ix_media_by_show`` alone, each first episode one seek of that index."""
         season = func.coalesce(Media.season, 0)
+        other = aliased(Media)
+        first = (
+            select(other.id)
+            .where(other.missing.is_(False), other.show_key == Media.show_key)
+            .order_by(other.season.asc().nulls_first(), other.episode, other.id)
+            .limit(1)
+            .scalar_subquery()
+        )
         stmt = (
-            select(
-                Media.show_key,
-                func.min(Media.show_title),
-                func.count(),
-                func.count(season.distinct()),
-            )
+            select(Media.show_key, func.count(), func.count(season.distinct()), first)
             .where(Media.missing.is_(False), Media.show_key.is_not(None))
             .group_by(Media.show_key)
             .order_by(Media.show_key)
@@ -169,34 +174,22 @@ class ShowsService:
         rows = (await self.session.execute(stmt)).all()
         if not rows:
             return []
-        ranked = (
-            select(
-                Media.id,
-                func.row_number()
-                .over(partition_by=Media.show_key, order_by=(season, Media.episode, Media.id))
-                .label("n"),
-            )
-            .where(Media.missing.is_(False), Media.show_key.is_not(None))
-            .subquery("ranked")
-        )
-        firsts = {
-            str(m.show_key): m
+        media = {
+            m.id: m
             for m in (
-                await self.session.scalars(
-                    select(Media).join(ranked, and_(ranked.c.id == Media.id, ranked.c.n == 1))
-                )
+                await self.session.scalars(select(Media).where(Media.id.in_([r[3] for r in rows])))
             ).all()
         }
-        cards = {c.media.id: c for c in await self.library.cards(list(firsts.values()), user_id)}
+        cards = {c.media.id: c for c in await self.library.cards(list(media.values()), user_id)}
         return [
             ShowSummary(
                 key=str(key),
-                title=str(title),
+                title=str(media[first_id].show_title or key) if first_id in media else str(key),
                 episodes=int(n),
                 seasons=int(seasons),
-                first=cards.get(firsts[key].id) if key in firsts else None,
+                first=cards.get(first_id),
             )
-            for key, title, n, seasons in rows
+            for key, n, seasons, first_id in rows
         ]
 
     async def show(self, key: str, user_id: uuid.UUID | None) -> Show | None:

@@ -130,17 +130,7 @@ class HomeController(Controller):
 
     @get("/folders", name="folders")
     async def folders(self, request: Request[Any, Any, Any], home_service: HomeService) -> Template:
-        found = await home_service.folder_counts()
-        cards = {
-            c.media.id: c
-            for c in await home_service.library.cards(
-                [m for _, _, m in found if m is not None], peek_user_id(request)
-            )
-        }
-        view = FoldersView(
-            folders=[(name, n, cards.get(m.id) if m else None) for name, n, m in found],
-            url=_url(request, "folders"),
-        )
+        view = FoldersView(folders=await home_service.folder_counts(), url=_url(request, "folders"))
         return Template(template_name="pages/folders.html", context={"view": view})
 
     @get("/folders/{path:path}", name="folder")

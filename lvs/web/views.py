@@ -240,8 +240,5 @@ class FolderView:
 
 @dataclass(frozen=True, slots=True)
 class FoldersView:
-    folders: list[tuple[str, int, Card | None]]  # (name, videos, its first video)
+    folders: list[tuple[str, int]]  # (name, videos under it)
     url: str
-
-    def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
-        return card_widgets(card, self.url)
