@@ -6,6 +6,8 @@
   (``None`` until the browser has one, so a read never sets a cookie).
 * ``form``/``payload``: the action's typed input, declared per handler
   (``lvs.web.inputs.form_of``/``json_of``).
+* ``plan``: how the video plays (as it is, remuxed or converted); ``source``: what the
+  converter makes of it (404 for a video that plays as it is).
 * the services (``ratings``, ``favorites``, ``tags``, ``activity``, ``library``, ...) and
   ``settings``.
 
@@ -20,9 +22,12 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lvs.db.models import Media
+from lvs.playback.converter import Source
+from lvs.playback.plan import Plan, decide
 from lvs.services.activity import ActivityService
 from lvs.services.favorites import FavoriteService
 from lvs.services.library import LibraryService
@@ -55,6 +60,16 @@ def provide_person(request: Request[Any, Any, Any]) -> uuid.UUID:
 
 def provide_viewer(request: Request[Any, Any, Any]) -> uuid.UUID | None:
     return peek_user_id(request)
+
+
+def provide_plan(media: Media, settings: Settings) -> Plan:
+    return decide(media, max_height=settings.transcode_max_height)
+
+
+def provide_source(media: Media, plan: Plan) -> Source:
+    if plan.variant is None:
+        raise NotFoundException("This video plays as it is; it is not converted")
+    return Source(media.media_hash, media.path, plan.mode, plan.variant)
 
 
 def rating_service(session: AsyncSession, state: State) -> RatingService:
@@ -97,6 +112,8 @@ SERVICES = {
     "media": Provide(provide_media),
     "person": Provide(provide_person, sync_to_thread=False),
     "viewer": Provide(provide_viewer, sync_to_thread=False),
+    "plan": Provide(provide_plan, sync_to_thread=False),
+    "source": Provide(provide_source, sync_to_thread=False),
     "ratings": Provide(provide_rating_service, sync_to_thread=False),
     "library": Provide(provide_library_service, sync_to_thread=False),
     "favorites": Provide(provide_favorite_service, sync_to_thread=False),

@@ -24,8 +24,8 @@ from lvs.library.thumbnails import (
     make_thumbnail,
     thumbnail_path,
 )
-from lvs.playback.converter import Converter, Source
-from lvs.playback.plan import Plan, decide
+from lvs.playback.converter import Converter
+from lvs.playback.plan import Plan
 from lvs.services.activity import ActivityService, resume_point, view_threshold
 from lvs.services.favorites import FavoriteService
 from lvs.services.library import LibraryService
@@ -43,8 +43,6 @@ from lvs.web.views import FavoriteButton, MediaLinks, RatingWidget, TagList, Wat
 __all__ = [
     "MediaController",
     "StreamPaths",
-    "conversion_source",
-    "playback_plan",
     "present_media",
 ]
 
@@ -76,16 +74,6 @@ async def present_media(media_service: MediaService, media_id: int) -> Media:
 
     For code written before the ``media`` dependency: a handler now takes ``media: Media``."""
     return await media_service.present(media_id)
-
-
-def playback_plan(media: Media, settings: Settings) -> Plan:
-    return decide(media, max_height=settings.transcode_max_height)
-
-
-def conversion_source(media: Media, plan: Plan) -> Source:
-    if plan.variant is None:
-        raise NotFoundException("This video plays as it is; it is not converted")
-    return Source(media.media_hash, media.path, plan.mode, plan.variant)
 
 
 def _thumbnail_width(size: str) -> int:
@@ -131,7 +119,7 @@ class MediaController(Controller):
         tags: TagService,
         activity: ActivityService,
         library: LibraryService,
-        settings: Settings,
+        plan: Plan,
         t: Annotated[
             float | None, Parameter(ge=0, le=MAX_SECONDS, description="Start time in seconds")
         ] = None,
@@ -140,7 +128,6 @@ class MediaController(Controller):
         here = url(request, "watch", media_id=media.id)
         saved = resume_point(await activity.position(user_id, media.media_hash), media.duration)
         start_at = t if t is not None else saved
-        plan = playback_plan(media, settings)
         busy_for = None
         if plan.converts:
             converter: Converter = request.app.state.converter

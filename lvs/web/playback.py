@@ -15,13 +15,10 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Stream
 from litestar.types import ASGIApp
 
-from lvs.db.models import Media
-from lvs.playback.converter import Converter
+from lvs.playback.converter import Converter, Source
 from lvs.playback.hls import playlist
-from lvs.settings import Settings
 from lvs.web.accel import FileSender
 from lvs.web.deps import SERVICES
-from lvs.web.media import conversion_source, playback_plan
 from lvs.web.views import HLS_TYPE
 
 __all__ = ["PlaybackController"]
@@ -36,32 +33,22 @@ class PlaybackController(Controller):
 
     @get("/index.m3u8", name="hls_playlist", media_type=HLS_TYPE)
     async def index(
-        self,
-        request: Request[Any, Any, Any],
-        media: Media,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], media_id: int, source: Source
     ) -> Response[str]:
         """Every segment of the whole video, listed up front (seek anywhere at once)."""
-        source = conversion_source(media, playback_plan(media, settings))
         converter: Converter = request.app.state.converter
         segments = await converter.segments(source)
         base = request.app.route_reverse(
-            "hls_segment", media_id=media.id, variant=source.variant, segment="0.ts"
+            "hls_segment", media_id=media_id, variant=source.variant, segment="0.ts"
         ).rsplit("/", 1)[0]
         body = playlist(segments, lambda s: f"{base}/{s.index}.ts")
         return Response(body, media_type=HLS_TYPE, headers={"cache-control": "private, max-age=60"})
 
     @get("/progressive.mp4", name="progressive", media_type="video/mp4")
-    async def progressive(
-        self,
-        request: Request[Any, Any, Any],
-        media: Media,
-        settings: Settings,
-    ) -> Stream:
+    async def progressive(self, request: Request[Any, Any, Any], source: Source) -> Stream:
         """The whole converted video as one fragmented MP4, made as it streams: the last
         ``<source>``, for browsers with neither native HLS nor scripts (Firefox without
         JavaScript). It plays from the start; seeking needs HLS."""
-        source = conversion_source(media, playback_plan(media, settings))
         converter: Converter = request.app.state.converter
         viewer = request.app.state.limiter.client(request)
         body = await converter.progressive(source, viewer)
@@ -71,16 +58,14 @@ class PlaybackController(Controller):
     async def segment(
         self,
         request: Request[Any, Any, Any],
-        media: Media,
         variant: str,
         segment: str,
-        settings: Settings,
+        source: Source,
     ) -> ASGIApp:
         """One segment (MPEG-TS), from the cache or made now; byte ranges work as for files."""
         match = _SEGMENT_NAME.fullmatch(segment)
         if match is None:
             raise NotFoundException("No such segment")
-        source = conversion_source(media, playback_plan(media, settings))
         if variant != source.variant:  # a playlist from before a settings change
             raise NotFoundException("No such segment")
         converter: Converter = request.app.state.converter
