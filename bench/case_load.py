@@ -166,8 +166,8 @@ class Target:
         if pick == 0:
             return "/"
         if pick == 1:
-            return f"/?page={rng.randint(2, max(2, self.pages))}"
-        return f"/?q={rng.choice(WORDS)}"
+            return f"/library?page={rng.randint(2, max(2, self.pages))}"
+        return f"/library?q={rng.choice(WORDS)}"
 
     def watch(self, media_id: int) -> str:
         return "/ref/watch.html" if self.reference else f"/media/{media_id}"

@@ -14,6 +14,7 @@ from bench.common import Context, Goal, Metric, fmt, fmt_ratio, print_metrics, r
 from bench.dataset import (
     SessionCodec,
     first_user,
+    insert_activity,
     insert_media,
     insert_ratings,
     insert_tags,
@@ -35,13 +36,14 @@ RATING_FRACTION = 0.2
 
 #: The URLs measured, as (name, path). ``{deep}`` is page 1000, or the last page when a --quick
 #: library has fewer. The first two are compared (deep page p99 / page 1 p99). Add search, tag
-#: filter or sort URLs as one line each, e.g. ("search 'river'", "/?q=river").
+#: filter or sort URLs as one line each, e.g. ("search 'river'", "/library?q=river").
 PAGES: list[tuple[str, str]] = [
-    ("library page 1", "/"),
-    ("library page {deep}", "/?page={deep}"),
-    ("search 'river'", "/?q=river"),
-    ("sort by rating", "/?sort=rating"),
-    ("tag filter", "/?tag={tag}"),
+    ("library page 1", "/library"),
+    ("library page {deep}", "/library?page={deep}"),
+    ("search 'river'", "/library?q=river"),
+    ("sort by rating", "/library?sort=rating"),
+    ("tag filter", "/library?tag={tag}"),
+    ("home (rows)", "/"),
 ]
 
 
@@ -63,7 +65,7 @@ def prepare(ctx: Context) -> tuple[Path, Path]:
         "users": RATING_USERS,
         "fraction": RATING_FRACTION,
         "schema": schema_fingerprint(),
-        "layout": 2,  # 2: with household tags
+        "layout": 3,  # 2: with household tags; 3: shows, seasons and one person's activity
     }
     is_ready, mark_ready = ready_marker(folder, params)
     if not is_ready():
@@ -74,6 +76,7 @@ def prepare(ctx: Context) -> tuple[Path, Path]:
         insert_media(db, media)
         insert_ratings(db, [m["media_hash"] for m in media], RATING_USERS, RATING_FRACTION)
         insert_tags(db, [m["media_hash"] for m in media])
+        insert_activity(db, first_user(db), media)
         mark_ready()
     return data, library
 

@@ -97,7 +97,10 @@ def migrate(data_dir: Path) -> Path:
 
 def synthetic_media(count: int, root: str, seed: int = 1) -> list[dict[str, Any]]:
     """``count`` plausible videos under the fake folder ``root``, the newest last, each with a
-    unique fingerprint, spread over 100 sub-folders."""
+    unique fingerprint, spread over 100 sub-folders; one in ten is an episode of one of 50
+    shows (``Show 07/Season 2/Show.07.S02E13.mkv``), parsed as the scanner parses paths."""
+    from lvs.services.scanner import parsed_values
+
     rng = random.Random(seed)
     now = datetime.now(UTC)
     hashes: set[str] = set()
@@ -110,6 +113,10 @@ def synthetic_media(count: int, root: str, seed: int = 1) -> list[dict[str, Any]
         vcodec, acodec, container = rng.choice(CODECS)
         width, height = rng.choice(RESOLUTIONS)
         rel = f"folder-{i % 100:03d}/{title.replace(' ', '_')}-{i:06d}.{container}"
+        if i % 10 == 0:  # episodes: show, season, episode from the number
+            n = i // 10
+            show, season, episode = n % 50, 1 + (n // 50) % 5, 1 + n // 250
+            rel = f"Show {show:02d}/Season {season}/Show.{show:02d}.S{season:02d}E{episode:02d}.mkv"
         created = timestamp(now - timedelta(seconds=(count - i) * 37))
         rows.append(
             {
@@ -131,9 +138,52 @@ def synthetic_media(count: int, root: str, seed: int = 1) -> list[dict[str, Any]
                 "missing": 0,
                 "created_at": created,
                 "updated_at": created,
+                **parsed_values(rel),
             }
         )
     return rows
+
+
+def insert_activity(
+    db: Path, user: uuid.UUID, media: Sequence[dict[str, Any]], seed: int = 5
+) -> None:
+    """What ``user`` watched: the first episodes of 20 shows (views), and 20 videos stopped
+    half-way (positions), so the home screen's personal rows have something to show."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    episodes = [m for m in media if m.get("show_key") and m.get("season") == 1]
+    by_show: dict[str, list[dict[str, Any]]] = {}
+    for m in episodes:
+        by_show.setdefault(m["show_key"], []).append(m)
+    views = []
+    for n, (_key, eps) in enumerate(sorted(by_show.items())[:20]):
+        for k, m in enumerate(sorted(eps, key=lambda m: m["episode"])[:3]):
+            at = timestamp(now - timedelta(hours=n, minutes=10 - k))
+            views.append(
+                {
+                    "user_id": user.bytes,
+                    "media_hash": m["media_hash"],
+                    "created_at": at,
+                    "updated_at": at,
+                }
+            )
+    positions = []
+    for k, m in enumerate(rng.sample(list(media), 20)):
+        at = timestamp(now - timedelta(minutes=k))
+        positions.append(
+            {
+                "user_id": user.bytes,
+                "media_hash": m["media_hash"],
+                "seconds": round(float(m["duration"]) / 2, 1),
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
+    with sqlite3.connect(db) as conn:
+        _insert(conn, "views", views)
+        _insert(conn, "positions", positions)
+        conn.execute("ANALYZE")
+    conn.close()
 
 
 def _insert(conn: sqlite3.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
