@@ -406,3 +406,30 @@ def test_a_video_in_two_rows_is_one_link_in_each_and_the_page_ids_stay_unique(
     assert top is not None and top.get_text(strip=True) == "★ 4.0"
     ids_on_page = [str(e["id"]) for e in page.select("[id]")]
     assert len(ids_on_page) == len(set(ids_on_page))
+
+
+def test_home_shows_and_folders_answer_alike_on_both_databases(settings: Settings) -> None:
+    """The queries with dialect-specific parts (a recursive folder walk, window functions,
+    string functions for subfolders) on SQLite and PostgreSQL alike."""
+    ids = add_videos(settings, LIBRARY)
+    with TestClient(create_app(settings)) as client:
+        user = person_of(client, settings, ids["Holidays/2019-07-14 Beach.mp4"])
+        watched(settings, user, ids["Garden/Season 1/01 - Arrival.mp4"], 1)
+        watched(settings, user, ids["[G] Anime - 01 [1080p].mkv"], 2)
+        stopped_at(settings, user, ids["Show.S01E01.mkv"], 3)
+        rated(settings, ids["Alpha.mp4"], 4.0, 1)
+
+        found = dict(rows(html(client.get("/").text)))
+        garden = html(client.get("/shows/garden").text)
+        folder = html(client.get("/folders/Garden").text)
+
+    assert found["Continue watching"] == ["Show.S01E01"]
+    assert found["Next up"] == ["Show.S01E02", "[G] Anime - 02 [1080p]", "02 - Bees"]
+    assert found["Top rated in the household"] == ["Alpha"]
+    assert [h for h in found if h in {"Garden", "Holidays", "Old"}] == ["Garden", "Holidays", "Old"]
+    assert [s.get_text(strip=True) for s in garden.select("section.season h2")] == [
+        "Season 1",
+        "Season 2",
+    ]
+    sub = [a.get_text(strip=True) for a in folder.select("main .folder-list a")]
+    assert sub == ["Season 1", "Season 2"]
