@@ -427,7 +427,7 @@ def test_htmx_rating_on_a_card_keeps_it_compact(
     client: TestClient[Litestar], videos: dict[str, tuple[int, str]]
 ) -> None:
     media_id, media_hash = videos["Bravo"]
-    widget = card_widgets(html(client.get("/").text))[f"card-{media_id}"]
+    widget = card_widgets(html(client.get("/library").text))[f"card-{media_id}"]
 
     response = rate_form(client, widget, "2", htmx=True)
 
