@@ -523,7 +523,7 @@ def test_a_view_counts_once_per_person_per_hour(
 
     card = api(client, mid)
     assert (card["views"], card["my_plays"]) == (1, 1)
-    plays = text(one(card_of(get_page(client, "/"), mid), ".plays"))
+    plays = text(one(card_of(get_page(client, "/library"), mid), ".plays"))
     assert plays.startswith("▶ 1×")
     assert "just now" in plays
 
@@ -534,7 +534,7 @@ def test_a_view_counts_once_per_person_per_hour(
 
     card = api(client, mid)
     assert (card["views"], card["my_plays"]) == (2, 2)
-    assert text(one(card_of(get_page(client, "/"), mid), ".plays")).startswith("▶ 2×")
+    assert text(one(card_of(get_page(client, "/library"), mid), ".plays")).startswith("▶ 2×")
     with someone_else(client):
         assert report(client, mid, "view") == 204
         card = api(client, mid)
@@ -640,7 +640,7 @@ def test_position_resumes_with_a_note_and_a_start_over_link(
     assert text(start_over) == "Start over"
     assert start_over["href"] == f"/media/{mid}?t=0"
     assert api_position(client, mid) == pytest.approx(20.25)
-    card = card_of(get_page(client, "/"), mid)
+    card = card_of(get_page(client, "/library"), mid)
     progress = one(card, "progress.resume")
     assert float(str(progress["value"])) == pytest.approx(20.2, abs=0.1)
 
