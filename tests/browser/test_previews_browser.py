@@ -92,16 +92,13 @@ def test_hovering_the_timeline_shows_the_frame_at_that_time(
 
 
 def go_to_library(page: Page, site: str, settings: Settings) -> tuple[str, int]:
-    """The library page, with Alpha's card opted in to previews; returns its link selector."""
+    """The library grid, its clock under the test's control; returns the selector of Alpha's
+    card link (which opts in to previews with the index's URL) and Alpha's id."""
     alpha, media_hash = media_ids(settings)["Alpha"]
     page.clock.install()
-    page.goto(site + "/")
-    link = f"#card-{alpha} a[href='/media/{alpha}']"
-    page.eval_on_selector(
-        link,
-        "(a, url) => { if (!a.dataset.previews) a.dataset.previews = url; }",
-        f"/media/{alpha}/previews.vtt?v={media_hash}",
-    )
+    page.goto(site + "/library")
+    link = f"#card-{alpha} a[data-previews='/media/{alpha}/previews.vtt?v={media_hash}']"
+    assert page.locator(link).count() == 1
     return link, alpha
 
 

@@ -67,3 +67,17 @@ def test_unknown_videos_have_no_previews(client: TestClient[Litestar], path: str
     response = client.get(path)
     assert response.status_code == 404
     assert "Traceback" not in response.text
+
+
+def test_cards_offer_previews_once_made(scanned: Settings, client: TestClient[Litestar]) -> None:
+    media_id, media_hash = media_ids(scanned)["Alpha"]
+
+    def card_link() -> dict[str, str]:
+        page = html(client.get("/library").text)
+        link = page.select_one(f"#card-{media_id} a.card-link")
+        assert link is not None
+        return {k: str(v) for k, v in link.attrs.items()}
+
+    assert "data-previews" not in card_link()  # nothing to fetch yet: no attribute
+    make_previews(scanned.library[0] / "Alpha.mp4", scanned.previews_dir, media_hash, None)
+    assert card_link()["data-previews"] == f"/media/{media_id}/previews.vtt?v={media_hash}"
