@@ -90,8 +90,20 @@ def lighthouse_command() -> list[str]:
     return ["npx", "--yes", "lighthouse@12"]
 
 
-def audit(url: str) -> dict[str, Any]:
-    """One Lighthouse run (mobile preset: the default form factor and throttling)."""
+def audit(url: str, tries: int = 3) -> dict[str, Any]:
+    """One Lighthouse run (mobile preset: the default form factor and throttling), tried again
+    when Lighthouse itself fails (on a busy machine it sometimes loses the trace: NO_NAVSTART)."""
+    for attempt in range(1, tries + 1):
+        try:
+            return _audit_once(url)
+        except subprocess.CalledProcessError:
+            if attempt == tries:
+                raise
+            print(f"  lighthouse failed on {url}; trying again", flush=True)
+    raise AssertionError("unreachable")
+
+
+def _audit_once(url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lvs-lighthouse-") as tmp:
         report = Path(tmp) / "report.json"
         subprocess.run(
