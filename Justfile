@@ -17,9 +17,10 @@ dev *args:
 scan *args:
     {{bin}}lvs scan {{args}}
 
-# Run the whole test suite (browser, PostgreSQL and Redis tests included when available)
+# Run the whole test suite (browser, PostgreSQL and Redis tests included when available), one
+# worker per core (at most 4); a test file runs on one worker. `just test -n0 tests/x.py` runs serially.
 test *args:
-    {{bin}}python -m pytest {{args}}
+    {{bin}}python -m pytest --numprocesses auto --maxprocesses 4 --dist loadfile {{args}}
 
 # Lint: ruff (lint + format check) and mypy
 lint:

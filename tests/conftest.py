@@ -32,6 +32,23 @@ from lvs.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+
+def _redis_db_per_worker() -> None:
+    """Under pytest-xdist (`just test` runs one worker per core), give each worker its own Redis
+    database, counting down from the one LVS_TEST_REDIS_URL names, so one worker's FLUSHDB never
+    empties another's keys. Runs at import, before the test modules read the variable."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    base = os.environ.get("LVS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    if not worker.startswith("gw"):
+        return
+    head, _, db = base.rpartition("/")
+    if not db.isdigit():
+        head, db = base.rstrip("/"), "15"
+    os.environ["LVS_TEST_REDIS_URL"] = f"{head}/{int(db) - int(worker[2:]) % 8}"
+
+
+_redis_db_per_worker()
+
 T = TypeVar("T")
 
 

@@ -304,7 +304,7 @@ def test_serve_lists_the_library_as_it_is_scanned_on_loopback_only(
     wait_until_up(proc, port, launcher)
     titles: list[str] = []
     for _ in range(120):  # the background scan fills the library; bounded polling
-        page = html(httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text)
+        page = html(httpx.get(f"http://127.0.0.1:{port}/library", timeout=5).text)
         titles = sorted(c.select_one(".title").get_text(strip=True) for c in page.select("li.card"))
         if len(titles) == 3:
             break
