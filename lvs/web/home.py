@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lvs.services.home import Home, HomeService, Row
 from lvs.services.library import LibraryQuery
 from lvs.services.shows import BadFolder, ShowsService, clean_folder
+from lvs.services.watch import read_status
 from lvs.settings import Settings
 from lvs.web.deps import SERVICES
 from lvs.web.identity import peek_user_id
@@ -64,7 +65,16 @@ def _see_all(request: Request[Any, Any, Any], row: Row) -> str:
     return library
 
 
-def _home_view(request: Request[Any, Any, Any], home: Home) -> HomeView:
+def _watching(settings: Settings) -> str:
+    if not settings.watch:
+        return "off"
+    status = read_status(settings.data_dir)
+    return "watching" if status is not None and status.alive else "none"
+
+
+def _home_view(
+    request: Request[Any, Any, Any], home: Home, settings: Settings | None = None
+) -> HomeView:
     folders = (n for n in range(1, len(home.rows) + 1))
     rows = [
         RowLink(
@@ -80,6 +90,8 @@ def _home_view(request: Request[Any, Any, Any], home: Home) -> HomeView:
         url=_url(request, "home"),
         folders_url=_url(request, "folders"),
         shows_url=_url(request, "shows"),
+        watching=_watching(settings) if settings is not None and home.first_run else None,
+        status_url=_url(request, "status"),
     )
 
 
@@ -91,7 +103,9 @@ class HomeController(Controller):
     }
 
     @get("/", name="home")
-    async def home(self, request: HTMXRequest, home_service: HomeService) -> Template | Redirect:
+    async def home(
+        self, request: HTMXRequest, home_service: HomeService, settings: Settings
+    ) -> Template | Redirect:
         if GRID_PARAMS.intersection(request.query_params.keys()):
             grid = _url(request, "library")
             return Redirect(
@@ -106,7 +120,7 @@ class HomeController(Controller):
                 context={"scan": scan, "total": total, "home_url": _url(request, "home")},
             )
         home = await home_service.home(peek_user_id(request))
-        view = _home_view(request, home)
+        view = _home_view(request, home, settings)
         if target == "home":  # polled by the first-run screen
             return HTMXTemplate(template_name="partials/_home.html", context={"view": view})
         return Template(template_name="pages/home.html", context={"view": view})

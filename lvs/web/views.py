@@ -205,6 +205,10 @@ class HomeView:
     url: str  # the home page's own URL
     folders_url: str
     shows_url: str
+    #: first run only: "watching" (a watcher runs: copied videos appear on their own), "off"
+    #: (LVS_WATCH=0) or "none" (no watcher running); None on a library with videos
+    watching: str | None = None
+    status_url: str = ""
 
     def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
         return card_widgets(card, self.url)

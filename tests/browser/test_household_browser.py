@@ -232,7 +232,9 @@ def test_playback_resumes_where_it_was_paused(
     assert saved, "player.js did not report the position on pause"
     seconds = float(saved[0][0])
     assert LONG * 0.6 <= seconds < LONG * 0.6 + 5
-    page.goto(base + "/")  # away: the home page's "Continue watching" row shows it, with progress...
+    page.goto(
+        base + "/"
+    )  # away: the home page's "Continue watching" row shows it, with progress...
     row = page.locator("section.row[data-row=continue]")
     expect(row.get_by_role("heading")).to_have_text("Continue watching")
     expect(row.locator(f"a[href='/media/{mid}'] progress.resume")).to_have_count(1)

@@ -3,8 +3,12 @@ and the scan's progress, and old library URLs on ``/`` redirected to the grid.""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +22,7 @@ from sqlalchemy import insert, select, update
 from lvs.app import create_app
 from lvs.db.models import Media, MediaStats, Position, ScanStatus, User, View
 from lvs.services.home import ROW_SIZE
+from lvs.services.watch import STATUS_FILE, WatchStatus
 from lvs.settings import Settings
 
 LIBRARY = [
@@ -168,6 +173,51 @@ def test_while_the_first_scan_runs_the_screen_says_so_and_refreshes_itself(
     home = fragment.select_one("#home")
     assert home is not None and home.get("hx-trigger") is None
     assert [r[0] for r in rows(fragment)] == ["Recently added", "Holidays"]
+
+
+def live_watcher(settings: Settings) -> None:
+    """What ``lvs serve``'s watcher writes while it runs (its heartbeat is now)."""
+    status = WatchStatus(
+        pid=os.getpid(),
+        host="nas-box",
+        started_at=datetime.now(UTC).isoformat(),
+        heartbeat=time.time(),
+        folders=[{"path": "/videos", "fstype": "ext4", "watched": True, "reason": "watched"}],
+        rescan_minutes=30,
+        settle_seconds=5.0,
+    )
+    (settings.data_dir / STATUS_FILE).write_text(json.dumps(asdict(status)))
+
+
+def test_the_first_run_screen_says_whether_new_videos_will_appear_on_their_own(
+    empty_library: Settings,
+) -> None:
+    with TestClient(create_app(empty_library)) as client:
+        page = html(client.get("/").text)
+        first_run = page.select_one("#home.first-run")
+        assert first_run is not None
+        said = first_run.get_text(" ", strip=True)
+        assert "No watcher is running" in said
+        status = first_run.find("a", string="Status")
+        assert isinstance(status, Tag) and status["href"] == "/status"
+        assert client.get(str(status["href"])).status_code == 200
+
+        live_watcher(empty_library)
+        page = html(client.get("/").text)
+        first_run = page.select_one("#home.first-run")
+        assert first_run is not None
+        note = first_run.select_one("p.watching")
+        assert note is not None and "appears here on its own" in note.get_text(" ", strip=True)
+        # htmx looks again every 10 s, so a copied video shows up without a reload
+        assert first_run["hx-get"] == "/" and "every 10s" in str(first_run["hx-trigger"])
+
+    off = replace(empty_library, watch=False)
+    with TestClient(create_app(off)) as client:
+        page = html(client.get("/").text)
+        note = page.select_one("#home.first-run p.watching")
+        assert note is not None and "LVS_WATCH=0" in note.get_text(" ", strip=True)
+        first_run = page.select_one("#home.first-run")
+        assert first_run is not None and first_run.get("hx-trigger") is None
 
 
 def test_a_scan_that_stopped_writing_long_ago_is_not_shown_as_running(
