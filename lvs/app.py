@@ -60,6 +60,7 @@ from lvs.web.ratelimit import WriteLimiter
 from lvs.web.ratings import RatingApiController, RatingController
 from lvs.web.security import BodyLimitMiddleware, add_security_headers
 from lvs.web.status import StatusController
+from lvs.web.urls import url_for
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -234,6 +235,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     # cost a lock and a queue shuffle per include (a library page includes 70 partials).
     env.cache = {}
     engine.register_template_callable("flashes", _flashes)
+    engine.register_template_callable("url_for", url_for)  # Litestar's, with the route remembered
 
 
 def _flashes(context: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from lvs.library.probe import OPEN_OPTIONS, OPEN_TIMEOUT, describe_av_error
 
 __all__ = [
     "BLACK_THRESHOLD",
+    "SAFE_HASH",
     "SEEK_POSITIONS",
     "THUMBNAIL_WIDTHS",
     "ThumbnailError",
@@ -37,7 +38,8 @@ _MAX_FRAMES_PER_SEEK = 600
 #: Without a known duration, read at most this many frames from the start.
 _MAX_FRAMES_NO_DURATION = 900
 
-_HASH_RE = re.compile(r"^[0-9A-Za-z_-]{4,128}$")
+#: What a fingerprint may look like before it names a file (checked before any path is built).
+SAFE_HASH = re.compile(r"^[0-9A-Za-z_-]{4,128}$")
 
 
 class ThumbnailError(Exception):
@@ -51,7 +53,7 @@ class ThumbnailError(Exception):
 def thumbnail_path(thumbs_dir: Path, media_hash: str, width: int = THUMBNAIL_WIDTHS[0]) -> Path:
     """``thumbs_dir/ab/cd/abcd....jpg`` for hash ``abcd...`` (``abcd...-640.jpg`` for a width
     other than the first of ``THUMBNAIL_WIDTHS``)."""
-    if not _HASH_RE.fullmatch(media_hash):
+    if not SAFE_HASH.fullmatch(media_hash):
         raise ValueError(f"not a valid media hash: {media_hash!r}")
     name = media_hash if width == THUMBNAIL_WIDTHS[0] else f"{media_hash}-{width}"
     return Path(thumbs_dir) / media_hash[:2] / media_hash[2:4] / f"{name}.jpg"

@@ -12,13 +12,14 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from lvs.web.errors import is_htmx
+from lvs.web.urls import route_url
 
 __all__ = ["done", "url"]
 
 
 def url(request: Request[Any, Any, Any], name: str, **params: Any) -> str:
     """The path of the route called ``name`` (every URL is written once, in its route)."""
-    return request.app.route_reverse(name, **params)
+    return route_url(request.app, name, **params)
 
 
 def done(

@@ -25,6 +25,7 @@ from lvs.services.watch import read_status
 from lvs.settings import Settings
 from lvs.web.deps import SERVICES
 from lvs.web.identity import peek_user_id
+from lvs.web.urls import route_url
 from lvs.web.views import FoldersView, FolderView, HomeView, RowLink, ShowsView, ShowView
 
 __all__ = ["HomeController", "folder_url"]
@@ -42,7 +43,7 @@ def provide_shows_service(db_session: AsyncSession) -> ShowsService:
 
 
 def _url(request: Request[Any, Any, Any], name: str, **params: Any) -> str:
-    return request.app.route_reverse(name, **params)
+    return route_url(request.app, name, **params)
 
 
 def folder_url(request: Request[Any, Any, Any], path: str) -> str:

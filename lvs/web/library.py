@@ -18,6 +18,7 @@ from lvs.services.activity import ActivityService
 from lvs.services.library import RESOLUTIONS, SORTS, LibraryQuery, LibraryService
 from lvs.services.tags import TagService
 from lvs.settings import Settings
+from lvs.web.answers import url
 from lvs.web.deps import SERVICES
 from lvs.web.identity import current_user_id, peek_user_id
 from lvs.web.query import canonical_url, provide_library_query
@@ -58,7 +59,7 @@ class LibraryController(Controller):
         if media_id is None:
             flash(request, "Nothing matches these filters.", category="error")
             return Redirect(path=lq.url(page=1), status_code=HTTP_302_FOUND)
-        return Redirect(path=f"/media/{media_id}", status_code=HTTP_302_FOUND)
+        return Redirect(path=url(request, "watch", media_id=media_id), status_code=HTTP_302_FOUND)
 
     @get("/tags", name="tags")
     async def tags_page(self, tags: TagService) -> Template:
