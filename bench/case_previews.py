@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Context, Goal, Metric, fmt, print_metrics, ready_marker
-from bench.servers import _stop, free_port, lvs_command, lvs_env, wait_for_200
+from bench.common import Context, Goal, Metric, fmt, free_port, print_metrics, ready_marker
+from bench.servers import _stop, lvs_command, lvs_env, wait_for_200
 
 NAME = "previews"
 SUMMARY = "sprite sheets per hour of 1080p video; watcher delay from copy finished to home page"

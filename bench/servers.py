@@ -22,6 +22,7 @@ from bench.common import free_port
 __all__ = [
     "BENCH_SECRET",
     "CpuMeter",
+    "FloorServer",
     "LvsServer",
     "Nginx",
     "deploy_site",
@@ -214,6 +215,93 @@ class LvsServer:
             _stop(self.proc, signal.SIGTERM)
 
     def __enter__(self) -> LvsServer:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+FLOOR_APP = """
+import json, os
+from pathlib import Path
+from litestar import Litestar, Request, Response, get
+
+HERE = Path(os.environ["FLOOR_DIR"])
+PAGES = {
+    target: (HERE / name).read_bytes()
+    for target, name in json.loads((HERE / "index.json").read_text()).items()
+}
+TYPES = json.loads((HERE / "types.json").read_text())
+
+
+@get(["/", "/{rest:path}"])
+async def page(request: Request) -> Response[bytes]:
+    query = request.scope["query_string"].decode()
+    target = request.scope["path"] + ("?" + query if query else "")
+    return Response(PAGES[target], media_type=TYPES[target])
+
+
+app = Litestar([page])
+"""
+
+
+class FloorServer:
+    """The framework floor: a bare Litestar app answering saved bytes (``{path?query: (body,
+    content type)}``) through the same server and HTTP protocol as ``lvs serve`` (uvicorn, one
+    worker, lvs's h11 protocol class): what one request costs before lvs does anything."""
+
+    def __init__(self, pages: dict[str, tuple[bytes, str]]) -> None:
+        self.pages = pages
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> FloorServer:
+        import json
+
+        self._dir = tempfile.TemporaryDirectory(prefix="lvs-bench-floor-")
+        folder = Path(self._dir.name)
+        index, types = {}, {}
+        for i, (target, (body, media_type)) in enumerate(self.pages.items()):
+            (folder / f"{i}.body").write_bytes(body)
+            index[target], types[target] = f"{i}.body", media_type
+        (folder / "index.json").write_text(json.dumps(index))
+        (folder / "types.json").write_text(json.dumps(types))
+        (folder / "floor.py").write_text(FLOOR_APP)
+        serve = (
+            "import uvicorn; from lvs.web.protocol import LvsHTTPProtocol; "
+            f"uvicorn.run('floor:app', host='127.0.0.1', port={self.port}, "
+            "http=LvsHTTPProtocol, log_level='warning', access_log=False)"
+        )
+        env = dict(os.environ, FLOOR_DIR=str(folder), PYTHONPATH=str(folder))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", serve], env=env, cwd=folder, stdin=subprocess.DEVNULL
+        )
+        try:
+            wait_for_200(self.port, path=next(iter(self.pages)), proc=self.proc)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc, signal.SIGTERM)
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def __enter__(self) -> FloorServer:
         return self.start()
 
     def __exit__(
