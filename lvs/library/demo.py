@@ -202,6 +202,25 @@ DEMO_CLIPS: tuple[DemoClip, ...] = (
     # Formats browsers cannot play as they are: lvs converts them on the fly.
     DemoClip("Phone Clips/Harbour Lights.mov", 6.0, "h264", 40, kind="hevc_hvc1_mov"),
     DemoClip("TV Recordings/Evening News.ts", 6.0, "h264", 260, kind="mpeg2_mp2_ts"),
+    # A show in seasons: the home page's "Next up" and the Shows page have something to show.
+    DemoClip(
+        "The Garden Detectives/Season 1/The Garden Detectives S01E01 - Snail Trail.mp4",
+        3.0,
+        "h264",
+        90,
+    ),
+    DemoClip(
+        "The Garden Detectives/Season 1/The Garden Detectives S01E02 - Lost Trowel.mp4",
+        3.0,
+        "h264",
+        130,
+    ),
+    DemoClip(
+        "The Garden Detectives/Season 2/The Garden Detectives S02E01 - Night Moths.webm",
+        3.0,
+        "vp9",
+        240,
+    ),
 )
 
 

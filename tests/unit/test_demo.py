@@ -10,6 +10,7 @@ from PIL import Image, ImageStat
 
 from lvs.library.demo import DEMO_CLIPS, generate_demo_library, make_clip
 from lvs.library.probe import probe
+from lvs.library.titles import parse_path
 from lvs.library.walk import walk_videos
 
 
@@ -150,3 +151,15 @@ make_thumbnail(clip, Path({str(tmp_path / "n.jpg")!r}), None)
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "n.jpg").is_file()
+
+
+def test_the_demo_has_a_show_in_seasons_read_in_episode_order(demo_dir: Path) -> None:
+    episodes = [
+        parse_path(p.relative_to(demo_dir).as_posix()) for p in generate_demo_library(demo_dir)
+    ]
+    show = [(e.show, e.season, e.episode) for e in episodes if e.show is not None]
+    assert sorted(show) == [
+        ("The Garden Detectives", 1, 1),
+        ("The Garden Detectives", 1, 2),
+        ("The Garden Detectives", 2, 1),
+    ]
