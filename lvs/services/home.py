@@ -3,6 +3,8 @@ top rated, one per top-level folder), or a first-run note while the library is e
 
 Each row is one query of at most ``size`` rows that an index answers; the household and
 personal figures for every card on the screen are then fetched at once (``LibraryService.cards``).
+Each row's statement is built once per process with bound parameters (``:user_id``,
+``:folder``): building "next up" alone cost 3 ms a page.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, func, or_, select, text, union_all
+from sqlalchemy import Select, and_, bindparam, func, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -108,18 +111,19 @@ class HomeService:
             return Home(rows=[], total=0, scan=scan)
         picks: list[tuple[RowKind, str | None, Select[Any]]] = []
         if user_id is not None:
-            picks.append(("continue", None, self._continue(user_id)))
-            picks.append(("next-up", None, self._next_up(user_id)))
+            picks.append(("continue", None, self._continue()))
+            picks.append(("next-up", None, self._next_up()))
         picks.append(("recent", None, self._recent()))
         if user_id is not None:
-            picks.append(("favorites", None, self._favorites(user_id)))
+            picks.append(("favorites", None, self._favorites()))
         picks.append(("top-rated", None, self._top_rated()))
         folders = await self.top_folders(limit=FOLDER_ROWS + 1)
-        picks += [("folder", name, self._folder(name)) for name in folders[:FOLDER_ROWS]]
+        picks += [("folder", name, self._folder()) for name in folders[:FOLDER_ROWS]]
 
         found: list[tuple[RowKind, str | None, list[Media]]] = []
         for kind, folder, stmt in picks:
-            media = list((await self.session.scalars(stmt.limit(size))).all())
+            params = {"user_id": user_id, "folder": folder}
+            media = list((await self.session.scalars(stmt.limit(size), params)).all())
             if media:  # empty rows are not shown
                 found.append((kind, folder, media))
         cards = await self._cards([m for _, _, media in found for m in media], user_id)
@@ -138,30 +142,37 @@ class HomeService:
         unique = list({m.id: m for m in media}.values())
         return {c.media.id: c for c in await self.library.cards(unique, user_id)}
 
-    # -- one query per row -----------------------------------------------------------------------
+    # -- one query per row, built once (:user_id and :folder are bound when it runs) -------------
 
     @staticmethod
-    def _continue(user_id: uuid.UUID) -> Select[Any]:
+    @cache
+    def _continue() -> Select[Any]:
         """Started and not finished (a position is kept only between the start and the end),
         most recently watched first."""
         return (
             select(Media)
             .join(Position, Position.media_hash == Media.media_hash)
-            .where(Position.user_id == user_id, Media.id == _one_per_hash(Position.media_hash))
+            .where(
+                Position.user_id == bindparam("user_id"),
+                Media.id == _one_per_hash(Position.media_hash),
+            )
             .order_by(Position.updated_at.desc(), Media.id)
         )
 
     @staticmethod
-    def _next_up(user_id: uuid.UUID) -> Select[Any]:
+    @cache
+    def _next_up() -> Select[Any]:
         """For each show this person has watched, the first episode after the one they watched
         last that they have not finished; shows watched most recently first.
 
         "Watched" is a counted view or a saved position; "finished" is a view without a
         position (the position is dropped near the end)."""
         activity = union_all(
-            select(View.media_hash, View.created_at.label("at")).where(View.user_id == user_id),
+            select(View.media_hash, View.created_at.label("at")).where(
+                View.user_id == bindparam("user_id")
+            ),
             select(Position.media_hash, Position.updated_at.label("at")).where(
-                Position.user_id == user_id
+                Position.user_id == bindparam("user_id")
             ),
         ).subquery("activity")
         season = func.coalesce(Media.season, 0)
@@ -184,10 +195,12 @@ class HomeService:
         )
         finished = and_(
             select(View.id)
-            .where(View.user_id == user_id, View.media_hash == Media.media_hash)
+            .where(View.user_id == bindparam("user_id"), View.media_hash == Media.media_hash)
             .exists(),
             ~select(Position.id)
-            .where(Position.user_id == user_id, Position.media_hash == Media.media_hash)
+            .where(
+                Position.user_id == bindparam("user_id"), Position.media_hash == Media.media_hash
+            )
             .exists(),
         )
         last = select(latest).where(latest.c.n == 1).subquery("last")
@@ -215,6 +228,7 @@ class HomeService:
         )
 
     @staticmethod
+    @cache
     def _recent() -> Select[Any]:
         return (
             select(Media)
@@ -223,15 +237,20 @@ class HomeService:
         )
 
     @staticmethod
-    def _favorites(user_id: uuid.UUID) -> Select[Any]:
+    @cache
+    def _favorites() -> Select[Any]:
         return (
             select(Media)
             .join(Favorite, Favorite.media_hash == Media.media_hash)
-            .where(Favorite.user_id == user_id, Media.id == _one_per_hash(Favorite.media_hash))
+            .where(
+                Favorite.user_id == bindparam("user_id"),
+                Media.id == _one_per_hash(Favorite.media_hash),
+            )
             .order_by(Favorite.created_at.desc(), Media.id)
         )
 
     @staticmethod
+    @cache
     def _top_rated() -> Select[Any]:
         """Walks ``ix_media_by_rating`` (the household figures are copied onto ``media``)."""
         return (
@@ -247,11 +266,12 @@ class HomeService:
         )
 
     @staticmethod
-    def _folder(name: str) -> Select[Any]:
+    @cache
+    def _folder() -> Select[Any]:
         """A folder's videos in path order (episodes and dated files come out in order)."""
         return (
             select(Media)
-            .where(Media.missing.is_(False), Media.top_folder == name)
+            .where(Media.missing.is_(False), Media.top_folder == bindparam("folder"))
             .order_by(Media.rel_path, Media.id)
         )
 
