@@ -10,9 +10,10 @@ profile's restrictions apply to them."""
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy.orm import aliased
 
 from lvs.db.models import Media, Playlist, PlaylistItem
 from lvs.services.errors import InvalidInput, UnknownPlaylist
-from lvs.services.queue import Queue, QueueRef, locate, play_order
+from lvs.services.queue import MAX_SEED, Queue, QueueRef, locate, play_order
 from lvs.services.shows import ShowsService
 from lvs.services.writes import WriteGate, ensure_user, insert_for, run_write
 
@@ -175,6 +176,20 @@ class PlaylistService:
             current = locate([e.media.id for e in items], media_id, i)
         return Queue(ref, title, items, current, shuffle, loop)
 
+    async def start(
+        self, user_id: uuid.UUID | None, ref: QueueRef, shuffle: bool, loop: bool
+    ) -> Queue[Entry]:
+        """A list from its first video: shuffled by a new seed if asked (the watch page's URL
+        keeps it), looping if asked or if the playlist is set to. ``InvalidInput`` for an empty
+        playlist."""
+        if ref.kind == "playlist":
+            loop = loop or (await self.owned(user_id, ref.playlist_id)).loop
+        seed = random.randint(0, MAX_SEED) if shuffle else None
+        started = await self.queue(user_id, ref, shuffle=seed, loop=loop)
+        if not started.items:
+            raise InvalidInput("is empty: add videos to it first", field="list", label="List")
+        return replace(started, current=0)
+
     async def for_watch(
         self,
         user_id: uuid.UUID | None,
@@ -303,6 +318,17 @@ class PlaylistService:
 
         await run_write(self.session, self.gate, work)
         return added[0]
+
+    async def add_to(
+        self, user_id: uuid.UUID, playlist_id: int | None, name: object, media_hash: str
+    ) -> tuple[Playlist, bool]:
+        """ "Add to playlist": to this person's playlist ``playlist_id``, or to a new one called
+        ``name`` (None). The playlist, and whether the video was not in it already."""
+        if playlist_id is None:
+            target = await self.create(user_id, name)
+        else:
+            target = await self.owned(user_id, playlist_id)
+        return target, await self.add(user_id, target.id, media_hash)
 
     async def _item(self, playlist_id: int, item_id: int) -> PlaylistItem:
         item = None

@@ -30,6 +30,7 @@ __all__ = [
     "neighbours",
     "parse_ref",
     "play_order",
+    "queue_query",
 ]
 
 MAX_SEED = 2**31 - 1
@@ -129,6 +130,16 @@ def locate(ids: list[int], media_id: int, i: int | None) -> int | None:
         return None
 
 
+def queue_query(ref: QueueRef, i: int, shuffle: int | None = None, loop: bool = False) -> str:
+    """The query string of the watch page of place ``i`` of the list ``ref``."""
+    params: dict[str, str | int] = {"list": str(ref), "i": i}
+    if shuffle is not None:
+        params["shuffle"] = shuffle
+    if loop:
+        params["loop"] = 1
+    return "?" + urlencode(params)
+
+
 @dataclass(frozen=True, slots=True)
 class Queue(Generic[T]):
     """A list being played: its ``items`` in play order, which one is playing (``current``,
@@ -155,9 +166,4 @@ class Queue(Generic[T]):
 
     def query(self, i: int) -> str:
         """The query string of the watch page of place ``i`` of this queue."""
-        params: dict[str, str | int] = {"list": str(self.ref), "i": i}
-        if self.shuffle is not None:
-            params["shuffle"] = self.shuffle
-        if self.loop:
-            params["loop"] = 1
-        return "?" + urlencode(params)
+        return queue_query(self.ref, i, self.shuffle, self.loop)

@@ -8,7 +8,6 @@ page, ``#add-to-playlist`` on the watch page. The JSON twins are in ``lvs.web.ap
 
 from __future__ import annotations
 
-import random
 import re
 import uuid
 from typing import Any
@@ -21,7 +20,6 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from lvs.db.models import Media
 from lvs.services.errors import InvalidInput
 from lvs.services.playlists import Entry, PlaylistService
-from lvs.services.queue import MAX_SEED
 from lvs.web.answers import done, url
 from lvs.web.deps import SERVICES
 from lvs.web.errors import is_htmx
@@ -279,11 +277,9 @@ class AddToPlaylistController(Controller):
         playlists: PlaylistService,
     ) -> Response[Any]:
         """Add this video to a playlist of this person's, or to a new one named ``name``."""
-        if form.playlist_id is None:
-            target = await playlists.create(person, form.name)
-        else:
-            target = await playlists.owned(person, form.playlist_id)
-        added = await playlists.add(person, target.id, media.media_hash)
+        target, added = await playlists.add_to(
+            person, form.playlist_id, form.name, media.media_hash
+        )
         message = f"Added to “{target.name}”." if added else f"Already in “{target.name}”."
         back = form.next or url(request, "watch", media_id=media.id)
         context = {}
@@ -307,18 +303,10 @@ class QueueController(Controller):
         playlists: PlaylistService,
     ) -> Redirect:
         """Start a list at its first video: ``?list=p12`` (``&shuffle=1``: in a new random
-        order, which the watch page's URL then keeps)."""
+        order, which the watch page's URL then keeps; ``&loop=1``: over and over)."""
         if queue.ref is None:
             raise InvalidInput("must name a list to play", field="list", label="List")
-        seed = None
-        if queue.shuffle is not None:
-            seed = random.randint(0, MAX_SEED) if queue.shuffle == 1 else queue.shuffle
-        loop = queue.loop
-        if queue.ref.kind == "playlist" and not loop:
-            loop = (await playlists.owned(viewer, queue.ref.playlist_id)).loop
-        started = await playlists.queue(viewer, queue.ref, shuffle=seed, loop=loop)
-        if not started.items:
-            raise InvalidInput("is empty: add videos to it first", field="list", label="List")
+        started = await playlists.start(viewer, queue.ref, queue.shuffle is not None, queue.loop)
         first = started.items[0].media.id
         return Redirect(
             path=url(request, "watch", media_id=first) + started.query(0),

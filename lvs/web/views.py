@@ -11,7 +11,7 @@ from lvs.services.activity import HistoryEntry
 from lvs.services.home import Home, Row
 from lvs.services.library import Card, LibraryPage
 from lvs.services.playlists import Entry, PlaylistSummary
-from lvs.services.queue import Queue, QueueRef
+from lvs.services.queue import Queue, QueueRef, queue_query
 from lvs.services.ratings import RatingSummary
 from lvs.services.shows import FolderPage, Show, ShowSummary
 from lvs.services.tags import TagCount
@@ -181,8 +181,7 @@ class PlaylistView:
 
     def query(self, i: int) -> str:
         """The watch page's query that plays this playlist from place ``i``."""
-        ref = QueueRef.playlist(self.playlist.id)
-        return Queue(ref, "", [], None, None, self.playlist.loop).query(i)
+        return queue_query(QueueRef.playlist(self.playlist.id), i, loop=self.playlist.loop)
 
 
 @dataclass(frozen=True, slots=True)
