@@ -67,6 +67,19 @@ class QueueRef:
     def playlist(cls, playlist_id: int) -> QueueRef:
         return cls("playlist", str(playlist_id))
 
+    @classmethod
+    def of_season(cls, show_key: str, season: int | None) -> QueueRef:
+        return cls("season", show_key, season or 0)
+
+    @classmethod
+    def of_folder(cls, path: str) -> QueueRef:
+        return cls("folder", path)
+
+    @property
+    def start_query(self) -> str:
+        """``/play``'s query string that starts this list."""
+        return "?" + urlencode({"list": str(self)})
+
 
 def _show_key(raw: str) -> str:
     if not 0 < len(raw) <= 256:

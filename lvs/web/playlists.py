@@ -47,7 +47,7 @@ def m3u(base: str, entries: list[Entry], stream_url: Any) -> str:
     lines = ["#EXTM3U"]
     for e in entries:
         seconds = round(e.media.duration) if e.media.duration else -1
-        title = CONTROL.sub(" ", e.media.title).replace(",", " ").strip() or "video"
+        title = CONTROL.sub(" ", e.media.title).strip() or "video"  # one line; commas are fine
         lines.append(f"#EXTINF:{seconds},{title}")
         lines.append(base + stream_url(e.media.id))
     return "\r\n".join(lines) + "\r\n"

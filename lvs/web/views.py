@@ -179,6 +179,10 @@ class PlaylistView:
     def duration(self) -> float:
         return sum(e.media.duration or 0 for e in self.entries)
 
+    @property
+    def ref(self) -> QueueRef:
+        return QueueRef.playlist(self.playlist.id)
+
     def query(self, i: int) -> str:
         """The watch page's query that plays this playlist from place ``i``."""
         return queue_query(QueueRef.playlist(self.playlist.id), i, loop=self.playlist.loop)
@@ -285,6 +289,10 @@ class ShowView:
     show: Show
     url: str
 
+    def season_queue(self, number: int | None) -> QueueRef:
+        """The list that plays season ``number`` (None: episodes without a season)."""
+        return QueueRef.of_season(self.show.key, number)
+
     def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
         return card_widgets(card, self.url)
 
@@ -294,6 +302,11 @@ class FolderView:
     folder: FolderPage
     url: str  # this page of the folder
     folders_url: str  # the list of top-level folders
+
+    @property
+    def queue(self) -> QueueRef:
+        """The list that plays this folder's own videos."""
+        return QueueRef.of_folder(self.folder.path)
 
     def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
         return card_widgets(card, self.url)

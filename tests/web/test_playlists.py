@@ -402,9 +402,13 @@ def test_bad_queues_in_the_url(client: TestClient[Litestar], ids: dict[str, int]
 
 
 def test_m3u_lists_absolute_stream_urls_in_order(
-    client: TestClient[Litestar], ids: dict[str, int]
+    client: TestClient[Litestar], scanned: Settings, ids: dict[str, int]
 ) -> None:
     pid = filled(client, ids, "Charlie", "Alpha")
+    # a title cannot break a line of the playlist (file names may hold anything)
+    db_execute(
+        scanned, "UPDATE media SET title = :t WHERE id = :id", t="A\nlpha, 1", id=ids["Alpha"]
+    )
     follow(
         client,
         submit(
@@ -424,7 +428,7 @@ def test_m3u_lists_absolute_stream_urls_in_order(
         "#EXTM3U",
         "#EXTINF:3,Charlie",
         f"http://testserver.local/media/{ids['Charlie']}/stream",
-        "#EXTINF:2,Alpha",
+        "#EXTINF:2,A lpha, 1",
         f"http://testserver.local/media/{ids['Alpha']}/stream",
     ]
     stream = client.get(urlsplit(lines[2]).path, headers={"range": "bytes=0-3"})
