@@ -21,7 +21,7 @@ from sqlalchemy import and_, delete, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from lvs.db.models import Media, Playlist, PlaylistItem
+from lvs.db.models import MAX_ID, Media, Playlist, PlaylistItem
 from lvs.services.errors import InvalidInput, UnknownPlaylist
 from lvs.services.queue import MAX_SEED, Queue, QueueRef, locate, play_order
 from lvs.services.shows import ShowsService
@@ -113,7 +113,7 @@ class PlaylistService:
     async def owned(self, user_id: uuid.UUID | None, playlist_id: int) -> Playlist:
         """This person's playlist ``playlist_id``, else ``UnknownPlaylist``."""
         found = None
-        if user_id is not None and 0 < playlist_id < 2**63:
+        if user_id is not None and 0 < playlist_id <= MAX_ID:
             found = await self.session.scalar(
                 select(Playlist).where(Playlist.id == playlist_id, Playlist.user_id == user_id)
             )
@@ -332,7 +332,7 @@ class PlaylistService:
 
     async def _item(self, playlist_id: int, item_id: int) -> PlaylistItem:
         item = None
-        if 0 < item_id < 2**63:
+        if 0 < item_id <= MAX_ID:
             item = await self.session.scalar(
                 select(PlaylistItem).where(
                     PlaylistItem.id == item_id, PlaylistItem.playlist_id == playlist_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -42,7 +43,7 @@ __all__ = ["AddToPlaylistController", "PlaylistController", "QueueController", "
 M3U_TYPE = "audio/x-mpegurl"
 
 
-def m3u(base: str, entries: list[Entry], stream_url: Any) -> str:
+def m3u(base: str, entries: list[Entry], stream_url: Callable[[int], str]) -> str:
     """An extended M3U playlist: each video's length, title and absolute stream URL."""
     lines = ["#EXTM3U"]
     for e in entries:

@@ -18,6 +18,7 @@ from conftest import db_execute, db_query, html
 from helpers import (
     HTMX,
     add_videos,
+    fields,
     flashes,
     follow,
     fragment_roots,
@@ -616,3 +617,31 @@ def test_too_many_writes_are_429(scanned: Settings, ids: dict[str, int]) -> None
         api = client.post(f"/api/playlists/{pid}/items", json={"media_id": ids["Bravo"]})
         assert api.status_code == 429
         assert item_titles(get_page(client, f"/playlists/{pid}")) == ["Alpha"]
+
+
+def test_forms_refuse_bad_choices_naming_the_field(
+    client: TestClient[Litestar], ids: dict[str, int]
+) -> None:
+    form = add_form(client, ids["Alpha"])
+    for changes, field in [
+        ({"playlist": "abc"}, "playlist"),
+        ({"playlist": "-1"}, "playlist"),
+        ({"playlist": "new", "name": ""}, "name"),
+    ]:
+        response = submit(client, form, **changes)
+        assert response.status_code == 400, changes
+        assert text(html(response.text).select_one(".detail")).startswith(f"{field}:")
+    assert submit(client, form, playlist="999").status_code == 404
+    assert client.get("/api/playlists").json() == []  # nothing was made
+
+    pid = filled(client, ids, "Alpha", "Bravo")
+    move = one(get_page(client, f"/playlists/{pid}"), "button.move-down").find_parent("form")
+    assert move is not None
+    response = submit(client, move, to="sideways")
+    assert response.status_code == 400
+    assert text(html(response.text).select_one(".detail")).startswith("to:")
+    remove = get_page(client, f"/playlists/{pid}").select("button.remove")[0].find_parent("form")
+    assert remove is not None
+    gone = client.post(f"/playlists/{pid}/items/999/remove", data=fields(remove))
+    assert gone.status_code == 404
+    assert "No such item" in text(html(gone.text).select_one(".detail"))
