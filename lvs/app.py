@@ -43,7 +43,7 @@ from lvs.services.rating_writes import RatingWriter
 from lvs.services.writes import WriteGate
 from lvs.settings import Settings
 from lvs.web.accel import FileSender
-from lvs.web.api import MediaApiController
+from lvs.web.api import MediaApiController, PlaylistApiController
 from lvs.web.assets import AssetManifest, PrecompressedStatic, StaticFileSystem
 from lvs.web.auth import LoginController, LoginRequiredMiddleware, PasswordCheck
 from lvs.web.errors import EXPECTED, exception_handlers
@@ -55,6 +55,7 @@ from lvs.web.inputs import QueryTextMiddleware
 from lvs.web.library import LibraryController
 from lvs.web.media import MediaController, StreamPaths
 from lvs.web.playback import PlaybackController
+from lvs.web.playlists import AddToPlaylistController, PlaylistController, QueueController
 from lvs.web.previews import PreviewController, previews_link
 from lvs.web.ratelimit import WriteLimiter
 from lvs.web.ratings import RatingApiController, RatingController
@@ -115,6 +116,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TagController,
             ActivityController,
             MediaApiController,
+            PlaylistController,
+            AddToPlaylistController,
+            QueueController,
+            PlaylistApiController,
             create_static_files_router(
                 path="/static",
                 directories=[resource_dir("static")],

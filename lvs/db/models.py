@@ -37,6 +37,8 @@ __all__ = [
     "Media",
     "MediaStats",
     "MediaTag",
+    "Playlist",
+    "PlaylistItem",
     "Position",
     "Rating",
     "ScanStatus",
@@ -193,6 +195,32 @@ class Position(BigIntAuditBase):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     media_hash: Mapped[str] = mapped_column(String(16))
     seconds: Mapped[float] = mapped_column(Float)
+
+
+class Playlist(BigIntAuditBase):
+    """A person's ordered list of videos. ``loop``: playing it starts over after the last."""
+
+    __tablename__ = "playlists"
+    __table_args__ = (Index("ix_playlists_user_name", "user_id", "name"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    loop: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class PlaylistItem(BigIntAuditBase):
+    """One video in a playlist, by fingerprint (so it follows renames), at ``position``
+    (ascending; gaps are fine). A video is in a playlist at most once."""
+
+    __tablename__ = "playlist_items"
+    __table_args__ = (
+        UniqueConstraint("playlist_id", "media_hash", name="uq_playlist_items_playlist_media"),
+        Index("ix_playlist_items_order", "playlist_id", "position", "id"),
+    )
+
+    playlist_id: Mapped[int] = mapped_column(ForeignKey("playlists.id", ondelete="CASCADE"))
+    media_hash: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer)
 
 
 class MediaStats(BigIntAuditBase):

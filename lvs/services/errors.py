@@ -6,7 +6,7 @@ HTTP is imported here."""
 
 from __future__ import annotations
 
-__all__ = ["DatabaseBusy", "InvalidInput", "UnknownMedia"]
+__all__ = ["DatabaseBusy", "InvalidInput", "UnknownMedia", "UnknownPlaylist"]
 
 
 class UnknownMedia(LookupError):
@@ -15,6 +15,14 @@ class UnknownMedia(LookupError):
     def __init__(self, key: object) -> None:
         super().__init__(f"No video with {'id' if isinstance(key, int) else 'fingerprint'} {key!r}")
         self.key = key
+
+
+class UnknownPlaylist(LookupError):
+    """No playlist (or item of one, or list to play) by this id for this person: another
+    person's playlist is unknown too (nothing was written)."""
+
+    def __init__(self, message: str = "No such playlist") -> None:
+        super().__init__(message)
 
 
 class DatabaseBusy(Exception):

@@ -224,6 +224,13 @@ class ShowsService:
             return func.instr(column, "/")
         return func.strpos(column, "/")
 
+    def directly_in(self, path: str) -> Any:
+        """A video is directly in the folder ``path`` (already ``clean_folder``-ed), not in a
+        folder below it."""
+        prefix = path + "/"
+        rest = func.substr(Media.rel_path, len(prefix) + 1)
+        return and_(self._under(prefix), self._slash_in(rest) == 0)
+
     async def folder(
         self, path: str, user_id: uuid.UUID | None, page: int, size: int
     ) -> FolderPage | None:

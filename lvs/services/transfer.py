@@ -1,6 +1,10 @@
 """Export and import of everyone's data (``lvs export`` / ``lvs import``), so that moving to a new
 machine loses nothing.
 
+Playlists travel too (``playlists``: each person's, by name, with its videos' fingerprints in
+order); an export without that section (from an older lvs) imports as before. A playlist merges
+into the person's playlist of the same name: the videos it lacks are added at its end.
+
 The export is one JSON-able dict (format ``lvs-export``, version 1). Everything per person is keyed
 by ``media_hash``, so it lands on the right videos wherever the files now live. Import checks the
 whole file first and refuses it (``TransferError``) before writing anything; then it merges in one
@@ -29,6 +33,8 @@ from lvs.db.models import (
     Media,
     MediaStats,
     MediaTag,
+    Playlist,
+    PlaylistItem,
     Position,
     Rating,
     Tag,
@@ -36,6 +42,8 @@ from lvs.db.models import (
     View,
 )
 from lvs.services.activity import MAX_SECONDS
+from lvs.services.errors import InvalidInput
+from lvs.services.playlists import MAX_ITEMS, normalise_name
 from lvs.services.ratings import RatingValueError, parse_rating_value
 from lvs.services.tags import TagError, normalise_tag
 from lvs.services.writes import insert_for
@@ -97,6 +105,7 @@ async def export_data(session: AsyncSession) -> dict[str, Any]:
             Position.media_hash, Position.user_id, Position.seconds, Position.updated_at
         ).order_by(Position.media_hash, Position.user_id)
     )
+    playlists = await _export_playlists(session)
     # One row per fingerprint, for people reading the file: a present copy when there is one.
     media_rows = await session.execute(
         select(Media.media_hash, Media.title, Media.rel_path).order_by(
@@ -128,8 +137,38 @@ async def export_data(session: AsyncSession) -> dict[str, Any]:
             {"media_hash": h, "user_id": str(u), "seconds": float(s), "updated_at": _iso(at)}
             for h, u, s, at in positions.all()
         ],
+        "playlists": playlists,
         "media": list(media.values()),
     }
+
+
+async def _export_playlists(session: AsyncSession) -> list[dict[str, Any]]:
+    """Each playlist: its person, name, loop, when it was made, and its videos in order."""
+    lists = (
+        await session.execute(
+            select(
+                Playlist.id, Playlist.user_id, Playlist.name, Playlist.loop, Playlist.created_at
+            ).order_by(Playlist.user_id, Playlist.name, Playlist.id)
+        )
+    ).all()
+    items: dict[int, list[str]] = {}
+    rows = await session.execute(
+        select(PlaylistItem.playlist_id, PlaylistItem.media_hash).order_by(
+            PlaylistItem.playlist_id, PlaylistItem.position, PlaylistItem.id
+        )
+    )
+    for playlist_id, media_hash in rows.all():
+        items.setdefault(playlist_id, []).append(media_hash)
+    return [
+        {
+            "user_id": str(u),
+            "name": name,
+            "loop": bool(loop),
+            "created_at": _iso(at),
+            "items": items.get(i, []),
+        }
+        for i, u, name, loop, at in lists
+    ]
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -163,6 +202,14 @@ class _Parsed:
     media_tags: set[tuple[str, str]]  # (media_hash, tag key)
     views: set[tuple[str, uuid.UUID, datetime]]
     positions: dict[tuple[str, uuid.UUID], tuple[float, datetime]]
+    playlists: dict[tuple[uuid.UUID, str], _PlaylistIn] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _PlaylistIn:
+    loop: bool
+    created_at: datetime
+    items: list[str]  # fingerprints, in order, each once
 
 
 class _Reader:
@@ -221,6 +268,41 @@ def _seconds(raw: Any) -> float:
     if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:
         raise ValueError(f"must be a number of seconds from 0 to {MAX_SECONDS:.0f}")
     return value
+
+
+def _playlist_name(raw: Any) -> str:
+    try:
+        return normalise_name(raw)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+
+
+def _loop(raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise ValueError("must be true or false")
+    return raw
+
+
+def _playlists(data: dict[str, Any]) -> dict[tuple[uuid.UUID, str], _PlaylistIn]:
+    """The optional ``playlists`` section; two of one person's with the same name are one."""
+    found: dict[tuple[uuid.UUID, str], _PlaylistIn] = {}
+    if data.get("playlists") is None:
+        return found
+    for r in _items(data, "playlists"):
+        key = (r.uuid("user_id"), r.parsed("name", _playlist_name, ValueError))
+        loop, made = r.parsed("loop", _loop, ValueError), r.when("created_at")
+        hashes = r.get("items")
+        if not isinstance(hashes, list) or len(hashes) > MAX_ITEMS:
+            raise r.fail("items", f"must be a list of at most {MAX_ITEMS} fingerprints")
+        checked: list[str] = []
+        for n, h in enumerate(hashes):
+            if not isinstance(h, str) or not MEDIA_HASH.fullmatch(h.lower()):
+                raise r.fail(f"items[{n}]", "must be 16 hexadecimal digits")
+            checked.append(h.lower())
+        into = found.setdefault(key, _PlaylistIn(loop, made, []))
+        into.created_at = min(into.created_at, made)
+        into.items.extend(h for h in dict.fromkeys(checked) if h not in into.items)
+    return found
 
 
 def _name(raw: Any) -> str | None:
@@ -288,11 +370,13 @@ def _validate(data: object) -> _Parsed:
     for r in _items(data, "positions"):
         seconds = r.parsed("seconds", _seconds, ValueError)
         _newer(positions, (r.media_hash(), r.uuid("user_id")), (seconds, r.when("updated_at")))
+    playlists = _playlists(data)
     # People referred to but not listed are created without a name.
     referenced = {u for _, u in ratings} | {u for _, u in favorites} | {u for _, u in positions}
+    referenced |= {u for u, _ in playlists}
     for user_id in referenced | {u for _, u, _ in views}:
         users.setdefault(user_id, None)
-    return _Parsed(users, ratings, favorites, tags, media_tags, views, positions)
+    return _Parsed(users, ratings, favorites, tags, media_tags, views, positions, playlists)
 
 
 # -- import --------------------------------------------------------------------------------------
@@ -319,6 +403,8 @@ class ImportReport:
     media_tags: Counts = field(default_factory=Counts)
     views: Counts = field(default_factory=Counts)
     positions: Counts = field(default_factory=Counts)
+    playlists: Counts = field(default_factory=Counts)
+    """Playlists made, given videos they lacked (updated), or already complete."""
     media_stats: int = 0
     """How many videos' aggregates were recomputed."""
 
@@ -388,6 +474,7 @@ class _Merge:
         report.media_tags = await self.media_tags(tag_ids)
         report.views = await self.views()
         report.positions = await self.positions()
+        report.playlists = await self.playlists()
 
     async def _rows_of(self, *cols: Any, user_col: Any) -> list[Any]:
         """Existing rows of the people in the file (a household has few people)."""
@@ -573,6 +660,66 @@ class _Merge:
                 ),
                 rows,
             )
+        return counts
+
+    async def playlists(self) -> Counts:
+        """Each playlist into the person's playlist of that name (the first, if they have
+        several): made when missing, else given the videos it lacks, at its end."""
+        have: dict[tuple[uuid.UUID, str], int] = {}
+        for i, u, name in sorted(
+            await self._rows_of(
+                Playlist.id, Playlist.user_id, Playlist.name, user_col=Playlist.user_id
+            )
+        ):
+            have.setdefault((u, name), i)
+        counts = Counts()
+        for (user_id, name), wanted in self.p.playlists.items():
+            playlist_id = have.get((user_id, name))
+            known: set[str] = set()
+            last = 0
+            if playlist_id is None:
+                made = Playlist(
+                    user_id=user_id,
+                    name=name,
+                    loop=wanted.loop,
+                    created_at=wanted.created_at,
+                    updated_at=wanted.created_at,
+                )
+                self.session.add(made)
+                await self.session.flush()
+                playlist_id = made.id
+            else:
+                rows = await self.session.execute(
+                    select(PlaylistItem.media_hash, PlaylistItem.position).where(
+                        PlaylistItem.playlist_id == playlist_id
+                    )
+                )
+                for h, position in rows.all():
+                    known.add(h)
+                    last = max(last, position)
+            missing = [h for h in wanted.items if h not in known][: MAX_ITEMS - len(known)]
+            if (user_id, name) not in have:
+                counts.new += 1
+            elif missing:
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+            if missing:
+                await self.session.execute(
+                    self.insert(PlaylistItem).on_conflict_do_nothing(
+                        index_elements=["playlist_id", "media_hash"]
+                    ),
+                    [
+                        {
+                            "playlist_id": playlist_id,
+                            "media_hash": h,
+                            "position": last + n,
+                            "created_at": self.now,
+                            "updated_at": self.now,
+                        }
+                        for n, h in enumerate(missing, start=1)
+                    ],
+                )
         return counts
 
 

@@ -10,22 +10,35 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.exceptions import NotFoundException
 
-from lvs.db.models import Media, Tag
+from lvs.db.models import Media, Playlist, Tag
 from lvs.services.activity import ActivityService
 from lvs.services.favorites import FavoriteService
 from lvs.services.library import Card, LibraryQuery, LibraryService
+from lvs.services.media import MediaService
+from lvs.services.playlists import PlaylistService, PlaylistSummary
+from lvs.services.queue import QueueRef
 from lvs.services.tags import TagService
 from lvs.settings import Settings
 from lvs.web.answers import url
 from lvs.web.deps import SERVICES
-from lvs.web.inputs import FavoriteJson, NoFields, PositionInput, TagInput, json_of
+from lvs.web.inputs import (
+    FavoriteJson,
+    MoveInput,
+    NoFields,
+    PlaylistItemJson,
+    PlaylistNameInput,
+    PlaylistPatch,
+    PositionInput,
+    TagInput,
+    json_of,
+)
 from lvs.web.query import provide_library_query
 from lvs.web.ratelimit import HOUSEHOLD
 
-__all__ = ["MediaApiController"]
+__all__ = ["MediaApiController", "PlaylistApiController"]
 
 
 def media_json(request: Request[Any, Any, Any], m: Media) -> dict[str, Any]:
@@ -193,3 +206,169 @@ class MediaApiController(Controller):
             {**media_json(request, e.media), "viewed_at": e.viewed_at.isoformat(), "plays": e.plays}
             for e in await activity.history(viewer)
         ]
+
+
+def summary_json(request: Request[Any, Any, Any], p: PlaylistSummary) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "loop": p.loop,
+        "items": p.items,
+        "url": url(request, "api:playlist", playlist_id=p.id),
+    }
+
+
+class PlaylistApiController(Controller):
+    """Playlists as JSON: the same service, guard and errors as the forms in
+    ``lvs.web.playlists``. Another person's playlist is a 404."""
+
+    path = "/api/playlists"
+    tags = ["playlists"]
+    dependencies = SERVICES
+
+    @get("/", name="api:playlists")
+    async def index(
+        self,
+        request: Request[Any, Any, Any],
+        viewer: uuid.UUID | None,
+        playlists: PlaylistService,
+    ) -> list[dict[str, Any]]:
+        return [summary_json(request, p) for p in await playlists.lists(viewer)]
+
+    @post(
+        "/",
+        name="api:playlist:create",
+        status_code=201,
+        guards=[HOUSEHOLD],
+        dependencies=json_of(PlaylistNameInput),
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        person: uuid.UUID,
+        payload: PlaylistNameInput,
+        playlists: PlaylistService,
+    ) -> dict[str, Any]:
+        """Make a playlist: ``{"name": "Saturday"}``."""
+        made = await playlists.create(person, payload.name)
+        return await self._one(request, person, made, playlists)
+
+    @get("/{playlist_id:int}", name="api:playlist")
+    async def one(
+        self,
+        request: Request[Any, Any, Any],
+        playlist_id: int,
+        viewer: uuid.UUID | None,
+        playlists: PlaylistService,
+    ) -> dict[str, Any]:
+        """A playlist with its videos in order (videos that are gone are left out)."""
+        playlist = await playlists.owned(viewer, playlist_id)
+        return await self._one(request, viewer, playlist, playlists)
+
+    @patch(
+        "/{playlist_id:int}",
+        name="api:playlist:update",
+        guards=[HOUSEHOLD],
+        dependencies=json_of(PlaylistPatch),
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        playlist_id: int,
+        person: uuid.UUID,
+        payload: PlaylistPatch,
+        playlists: PlaylistService,
+    ) -> dict[str, Any]:
+        """Rename and/or set loop: ``{"name": "Sunday", "loop": true}``."""
+        playlist = await playlists.owned(person, playlist_id)
+        if payload.name is not None:
+            playlist = await playlists.rename(person, playlist_id, payload.name)
+        if payload.loop is not None:
+            playlist = await playlists.set_loop(person, playlist_id, payload.loop)
+        return await self._one(request, person, playlist, playlists)
+
+    @delete("/{playlist_id:int}", name="api:playlist:delete", status_code=200, guards=[HOUSEHOLD])
+    async def remove_playlist(
+        self, playlist_id: int, person: uuid.UUID, playlists: PlaylistService
+    ) -> dict[str, Any]:
+        name = await playlists.delete(person, playlist_id)
+        return {"id": playlist_id, "name": name, "deleted": True}
+
+    @post(
+        "/{playlist_id:int}/items",
+        name="api:playlist:add",
+        status_code=200,
+        guards=[HOUSEHOLD],
+        dependencies=json_of(PlaylistItemJson),
+    )
+    async def add(
+        self,
+        request: Request[Any, Any, Any],
+        playlist_id: int,
+        person: uuid.UUID,
+        payload: PlaylistItemJson,
+        playlists: PlaylistService,
+        media_service: MediaService,
+    ) -> dict[str, Any]:
+        """Append a video: ``{"media_id": 12}`` (``added`` is false if it was there already)."""
+        playlist = await playlists.owned(person, playlist_id)
+        media = await media_service.present(payload.media_id)
+        added = await playlists.add(person, playlist_id, media.media_hash)
+        return {**await self._one(request, person, playlist, playlists), "added": added}
+
+    @delete(
+        "/{playlist_id:int}/items/{item_id:int}",
+        name="api:playlist:remove",
+        status_code=200,
+        guards=[HOUSEHOLD],
+    )
+    async def remove_item(
+        self,
+        request: Request[Any, Any, Any],
+        playlist_id: int,
+        item_id: int,
+        person: uuid.UUID,
+        playlists: PlaylistService,
+    ) -> dict[str, Any]:
+        await playlists.remove(person, playlist_id, item_id)
+        playlist = await playlists.owned(person, playlist_id)
+        return await self._one(request, person, playlist, playlists)
+
+    @post(
+        "/{playlist_id:int}/items/{item_id:int}/move",
+        name="api:playlist:move",
+        status_code=200,
+        guards=[HOUSEHOLD],
+        dependencies=json_of(MoveInput),
+    )
+    async def move(
+        self,
+        request: Request[Any, Any, Any],
+        playlist_id: int,
+        item_id: int,
+        person: uuid.UUID,
+        payload: MoveInput,
+        playlists: PlaylistService,
+    ) -> dict[str, Any]:
+        """Move an item one place: ``{"to": "up"}`` or ``{"to": "down"}``."""
+        moved = await playlists.move(person, playlist_id, item_id, payload.up)
+        playlist = await playlists.owned(person, playlist_id)
+        return {**await self._one(request, person, playlist, playlists), "moved": moved}
+
+    async def _one(
+        self,
+        request: Request[Any, Any, Any],
+        user_id: uuid.UUID | None,
+        playlist: Playlist,
+        playlists: PlaylistService,
+    ) -> dict[str, Any]:
+        entries = await playlists.entries(user_id, playlist.id)
+        play = url(request, "play") + "?list=" + str(QueueRef.playlist(playlist.id))
+        return {
+            "id": playlist.id,
+            "name": playlist.name,
+            "loop": playlist.loop,
+            "items": [{"item_id": e.item_id, **media_json(request, e.media)} for e in entries],
+            "play_url": play,
+            "m3u_url": url(request, "playlist:m3u", playlist_id=playlist.id),
+        }

@@ -8,7 +8,8 @@
   (``lvs.web.inputs.form_of``/``json_of``).
 * ``plan``: how the video plays (as it is, remuxed or converted); ``source``: what the
   converter makes of it (404 for a video that plays as it is).
-* the services (``ratings``, ``favorites``, ``tags``, ``activity``, ``library``, ...) and
+* the services (``ratings``, ``favorites``, ``tags``, ``activity``, ``library``,
+  ``playlists``, ...) and
   ``settings``.
 
 Each is built lazily: only what a handler names is made for its request."""
@@ -32,6 +33,7 @@ from lvs.services.activity import ActivityService
 from lvs.services.favorites import FavoriteService
 from lvs.services.library import LibraryService
 from lvs.services.media import MediaService
+from lvs.services.playlists import PlaylistService
 from lvs.services.ratings import RatingService
 from lvs.services.tags import TagService
 from lvs.services.writes import WriteGate
@@ -107,6 +109,11 @@ def provide_activity_service(db_session: AsyncSession, state: State) -> Activity
     return ActivityService(db_session, gate)
 
 
+def provide_playlist_service(db_session: AsyncSession, state: State) -> PlaylistService:
+    gate: WriteGate = state.write_gate
+    return PlaylistService(db_session, gate)
+
+
 SERVICES = {
     "media_service": Provide(provide_media_service),
     "media": Provide(provide_media),
@@ -119,6 +126,7 @@ SERVICES = {
     "favorites": Provide(provide_favorite_service, sync_to_thread=False),
     "tags": Provide(provide_tag_service, sync_to_thread=False),
     "activity": Provide(provide_activity_service, sync_to_thread=False),
+    "playlists": Provide(provide_playlist_service, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
 }
 """Every dependency, provided lazily (only the ones a handler names are built)."""

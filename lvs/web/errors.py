@@ -29,7 +29,7 @@ from litestar.types import ExceptionHandlersMap, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lvs.playback.converter import ConversionFailed, ConversionsBusy
-from lvs.services.errors import DatabaseBusy, InvalidInput, UnknownMedia
+from lvs.services.errors import DatabaseBusy, InvalidInput, UnknownMedia, UnknownPlaylist
 from lvs.services.ratings import RatingValueError
 from lvs.services.tags import TagError
 from lvs.web.ratelimit import RateLimited
@@ -63,6 +63,7 @@ BUSY = "The library is busy; nothing was saved. Try again."
 
 EXPECTED: tuple[type[Exception], ...] = (
     UnknownMedia,
+    UnknownPlaylist,
     DatabaseBusy,
     InvalidInput,
     RatingValueError,
@@ -148,7 +149,7 @@ def _problem(request: Request[Any, Any, Any], exc: Exception) -> Problem:
         return _from_http(exc)
     if isinstance(exc, InvalidInput):
         return _from_invalid(exc)
-    if isinstance(exc, UnknownMedia):
+    if isinstance(exc, UnknownMedia | UnknownPlaylist):
         return Problem(404, str(exc))
     if isinstance(exc, RateLimited):
         return Problem(429, str(exc), _retry(exc.retry_after))

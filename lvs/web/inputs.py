@@ -30,8 +30,10 @@ from litestar.middleware import ASGIMiddleware
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from lvs.db.models import MAX_ID
 from lvs.services.activity import MAX_SECONDS
 from lvs.services.errors import InvalidInput
+from lvs.services.queue import MAX_SEED, QueueRef, parse_ref
 from lvs.services.ratings import parse_rating_value
 
 __all__ = [
@@ -39,9 +41,16 @@ __all__ = [
     "MAX_SECONDS",
     "FavoriteForm",
     "FavoriteJson",
+    "LoopInput",
+    "MoveInput",
     "NoFields",
+    "PlaylistAddForm",
+    "PlaylistItemJson",
+    "PlaylistNameInput",
+    "PlaylistPatch",
     "PositionInput",
     "QueryTextMiddleware",
+    "QueueParams",
     "RatingInput",
     "TagInput",
     "bad_request",
@@ -49,6 +58,7 @@ __all__ = [
     "json_body",
     "json_of",
     "parse_seconds",
+    "queue_params",
     "read_form",
     "safe_next",
 ]
@@ -259,6 +269,141 @@ class NoFields:
     @classmethod
     def parse(cls, fields: Fields) -> Self:
         return cls()
+
+
+# -- playlists and queues -------------------------------------------------------------------------
+
+_OFF = frozenset({"0", "false", "off", ""})
+
+
+def _whole(raw: object, field: str, label: str, largest: int) -> int:
+    """A whole number from 0 to ``largest``, as text (a form, a query) or a JSON integer."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 20:
+        value = int(raw)
+    else:
+        value = -1
+    if not 0 <= value <= largest:
+        raise InvalidInput(f"must be a whole number from 0 to {largest}", field=field, label=label)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistNameInput:
+    """``name`` of a new or renamed playlist (checked by the playlist service)."""
+
+    name: object
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        return cls(fields.get("name", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistAddForm:
+    """ "Add to playlist" on the watch page: ``playlist`` (an id, or ``new`` with a ``name``),
+    and ``next``, the watch page to go back to (with its queue)."""
+
+    playlist_id: int | None  # None: a new playlist called ``name``
+    name: object
+    next: str | None = None
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        raw = fields.get("playlist", "")
+        chosen = None if raw == "new" else _whole(raw, "playlist", "Playlist", MAX_ID)
+        return cls(chosen, fields.get("name", ""), safe_next(fields.get("next"), "") or None)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistItemJson:
+    """``{"media_id": 12}``: the video to add."""
+
+    media_id: int
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        raw = fields.get("media_id")
+        if isinstance(raw, str):  # a JSON number, not text
+            raw = None
+        return cls(_whole(raw, "media_id", "Video", MAX_ID))
+
+
+@dataclass(frozen=True, slots=True)
+class MoveInput:
+    """``to``: ``up`` (one place earlier) or ``down``."""
+
+    up: bool
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        to = fields.get("to")
+        if to not in {"up", "down"}:
+            raise InvalidInput("must be up or down", field="to", label="Move")
+        return cls(to == "up")
+
+
+@dataclass(frozen=True, slots=True)
+class LoopInput:
+    """``loop``: ``1`` (start over after the last video) or ``0``."""
+
+    loop: bool
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        return cls(str(fields.get("loop", "0")).lower() not in _OFF)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistPatch:
+    """``{"name": "...", "loop": true}``: either or both."""
+
+    name: object | None
+    loop: bool | None
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        loop = fields.get("loop")
+        if loop is not None and not isinstance(loop, bool):
+            raise InvalidInput("must be true or false", field="loop", label="Loop")
+        if "name" not in fields and loop is None:
+            raise InvalidInput('must have "name" or "loop"', field="body")
+        return cls(fields.get("name"), loop)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueParams:
+    """The queue a watch page plays in, from its query: ``list`` (``lvs.services.queue``),
+    ``i`` (the place in it), ``shuffle`` (a seed; ``/play`` also takes ``1`` as "pick one")
+    and ``loop``."""
+
+    ref: QueueRef | None
+    i: int | None
+    shuffle: int | None
+    loop: bool
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        raw = fields.get("list")
+        ref = parse_ref(raw) if raw else None
+        i = fields.get("i")
+        shuffle = fields.get("shuffle")
+        return cls(
+            ref,
+            None if i in (None, "") else _whole(i, "i", "Place", 100_000),
+            None if shuffle in (None, "") else _whole(shuffle, "shuffle", "Shuffle", MAX_SEED),
+            str(fields.get("loop", "")).lower() not in _OFF,
+        )
+
+
+def queue_params() -> dict[str, Provide]:
+    """``dependencies=queue_params()``: the handler's ``queue`` is the query's queue."""
+
+    def provide(request: Request[Any, Any, Any]) -> QueueParams:
+        return QueueParams.parse(dict(request.query_params))
+
+    return {"queue": Provide(provide, sync_to_thread=False)}
 
 
 def form_of(kind: type[In]) -> dict[str, Provide]:

@@ -30,15 +30,23 @@ from lvs.services.activity import ActivityService, resume_point, view_threshold
 from lvs.services.favorites import FavoriteService
 from lvs.services.library import LibraryService
 from lvs.services.media import MediaService
+from lvs.services.playlists import PlaylistService
 from lvs.services.ratings import RatingService
 from lvs.services.tags import TagService
 from lvs.settings import Settings
 from lvs.web.accel import FileSender
 from lvs.web.answers import url
 from lvs.web.deps import SERVICES
-from lvs.web.inputs import MAX_SECONDS, bad_request
+from lvs.web.inputs import MAX_SECONDS, QueueParams, bad_request, queue_params
 from lvs.web.ranges import media_type_for
-from lvs.web.views import FavoriteButton, MediaLinks, RatingWidget, TagList, WatchView
+from lvs.web.views import (
+    FavoriteButton,
+    MediaLinks,
+    PlaylistAdd,
+    RatingWidget,
+    TagList,
+    WatchView,
+)
 
 __all__ = [
     "MediaController",
@@ -108,7 +116,7 @@ class MediaController(Controller):
     path = "/media/{media_id:int}"
     dependencies = SERVICES
 
-    @get("/", name="watch")
+    @get("/", name="watch", dependencies=queue_params())
     async def watch(
         self,
         request: Request[Any, Any, Any],
@@ -119,6 +127,8 @@ class MediaController(Controller):
         tags: TagService,
         activity: ActivityService,
         library: LibraryService,
+        playlists: PlaylistService,
+        queue: QueueParams,
         plan: Plan,
         t: Annotated[
             float | None, Parameter(ge=0, le=MAX_SECONDS, description="Start time in seconds")
@@ -156,6 +166,15 @@ class MediaController(Controller):
             related=await library.related(media, user_id),
             plan=plan,
             busy_for=busy_for,
+            queue=await playlists.for_watch(
+                user_id, media, queue.ref, queue.i, queue.shuffle, queue.loop
+            ),
+            add=PlaylistAdd(
+                media.id,
+                media.media_hash,
+                await playlists.lists(user_id),
+                next_url=here + (f"?{request.url.query}" if request.url.query else ""),
+            ),
         )
         return Template(template_name="pages/watch.html", context={"view": view})
 

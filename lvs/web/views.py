@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lvs.db.models import Media, Tag
+from lvs.db.models import Media, Playlist, Tag
 from lvs.library.subtitles import Sidecar
 from lvs.playback.plan import Plan
 from lvs.services.activity import HistoryEntry
 from lvs.services.home import Home, Row
 from lvs.services.library import Card, LibraryPage
+from lvs.services.playlists import Entry, PlaylistSummary
+from lvs.services.queue import Queue, QueueRef, queue_query
 from lvs.services.ratings import RatingSummary
 from lvs.services.shows import FolderPage, Show, ShowSummary
 from lvs.services.tags import TagCount
@@ -24,6 +26,9 @@ __all__ = [
     "HomeView",
     "LibraryView",
     "MediaLinks",
+    "PlaylistAdd",
+    "PlaylistView",
+    "PlaylistsView",
     "RatingWidget",
     "RowLink",
     "ShowView",
@@ -150,6 +155,40 @@ class MediaLinks:
 
 
 @dataclass(frozen=True, slots=True)
+class PlaylistAdd:
+    """ "Add to playlist" on the watch page: a choice of this person's playlists, or a new one."""
+
+    media_id: int
+    media_hash: str
+    playlists: list[PlaylistSummary]
+    next_url: str
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistsView:
+    playlists: list[PlaylistSummary]
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistView:
+    playlist: Playlist
+    entries: list[Entry]
+
+    @property
+    def duration(self) -> float:
+        return sum(e.media.duration or 0 for e in self.entries)
+
+    @property
+    def ref(self) -> QueueRef:
+        return QueueRef.playlist(self.playlist.id)
+
+    def query(self, i: int) -> str:
+        """The watch page's query that plays this playlist from place ``i``."""
+        return queue_query(QueueRef.playlist(self.playlist.id), i, loop=self.playlist.loop)
+
+
+@dataclass(frozen=True, slots=True)
 class WatchView:
     media: Media
     links: MediaLinks
@@ -163,6 +202,32 @@ class WatchView:
     related: list[Card] = field(default_factory=list)
     plan: Plan | None = None  # how the video plays (None: as it is)
     busy_for: int | None = None  # seconds until a conversion slot frees, when all are taken
+    queue: Queue[Entry] | None = None  # the list this video plays in (a playlist, a season...)
+    add: PlaylistAdd | None = None
+
+    @property
+    def next_in_queue(self) -> tuple[str, Media] | None:
+        """The query and video of what plays next in the queue, if anything."""
+        q = self.queue
+        if q is None or q.next is None:
+            return None
+        return q.query(q.next), q.items[q.next].media
+
+    @property
+    def previous_in_queue(self) -> tuple[str, Media] | None:
+        q = self.queue
+        if q is None or q.previous is None:
+            return None
+        return q.query(q.previous), q.items[q.previous].media
+
+    @property
+    def queue_window(self) -> list[tuple[int, Entry]]:
+        """The places of the queue shown on the page: two before this one, twenty after."""
+        q = self.queue
+        if q is None:
+            return []
+        start = max(0, (q.current or 0) - 2)
+        return [(k, q.items[k]) for k in range(start, min(len(q.items), start + 23))]
 
     @property
     def sources(self) -> list[tuple[str, str, str]]:
@@ -228,6 +293,10 @@ class ShowView:
     show: Show
     url: str
 
+    def season_queue(self, number: int | None) -> QueueRef:
+        """The list that plays season ``number`` (None: episodes without a season)."""
+        return QueueRef.of_season(self.show.key, number)
+
     def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
         return card_widgets(card, self.url)
 
@@ -237,6 +306,11 @@ class FolderView:
     folder: FolderPage
     url: str  # this page of the folder
     folders_url: str  # the list of top-level folders
+
+    @property
+    def queue(self) -> QueueRef:
+        """The list that plays this folder's own videos."""
+        return QueueRef.of_folder(self.folder.path)
 
     def widgets(self, card: Card) -> tuple[RatingWidget, FavoriteButton]:
         return card_widgets(card, self.url)

@@ -474,6 +474,12 @@ def test_no_serious_accessibility_violations_on_any_page_in_either_theme(
 ) -> None:
     page = axe_page
     ((media_id,),) = db_query(library, "SELECT id FROM media WHERE title = 'Charlie'")
+    made = page.request.post(f"{base}/api/playlists", data={"name": "Evening"})
+    playlist = made.json()["id"]
+    for (item,) in db_query(library, "SELECT id FROM media ORDER BY id LIMIT 3"):
+        assert page.request.post(
+            f"{base}/api/playlists/{playlist}/items", data={"media_id": item}
+        ).ok
     pages = {
         "home": base + "/",
         **urls,
@@ -481,6 +487,9 @@ def test_no_serious_accessibility_violations_on_any_page_in_either_theme(
         "help": base + "/help",
         "watch": f"{base}/media/{media_id}",
         "nothing found": urls["library"] + "?q=volcano",
+        "playlists": base + "/playlists",
+        "playlist": f"{base}/playlists/{playlist}",
+        "watch in a playlist": f"{base}/play?list=p{playlist}",
     }
     found: dict[str, list[str]] = {}
     for name, url in pages.items():

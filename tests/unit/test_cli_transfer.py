@@ -39,6 +39,8 @@ TABLES = (
     "views",
     "positions",
     "media_stats",
+    "playlists",
+    "playlist_items",
 )
 
 
@@ -120,6 +122,12 @@ def household(client: TestClient[Litestar], ids: dict[str, int]) -> dict[str, ht
         ok(client.post(f"/api/media/{ids['Alpha']}/views", json={}))
         ok(client.post(f"/api/media/{ids['Long']}/views", json={}))
         ok(client.put(f"/api/media/{ids['Long']}/position", json={"seconds": 5.5}))
+        made = client.post("/api/playlists", json={"name": "Evening"})
+        assert made.status_code == 201, made.text
+        evening = made.json()["id"]
+        for title in ("Long", "Alpha"):
+            ok(client.post(f"/api/playlists/{evening}/items", json={"media_id": ids[title]}))
+        ok(client.patch(f"/api/playlists/{evening}", json={"loop": True}))
     with person(client, jars["bob"]):
         ok(client.post(f"/api/ratings/{hashes['Alpha']}", json={"value": 3}))
         ok(client.put(f"/api/media/{ids['Bravo']}/favorite", json={"favorite": True}))
@@ -156,7 +164,12 @@ def seen_by(client: TestClient[Litestar], jar: httpx.Cookies) -> dict[str, Any]:
             (h["media_hash"], h["plays"], _instant(h["viewed_at"]))
             for h in ok(client.get("/api/history"))
         ]
+        playlists = [
+            (p["name"], p["loop"], [i["title"] for i in ok(client.get(p["url"]))["items"]])
+            for p in ok(client.get("/api/playlists"))
+        ]
         return {
+            "playlists": playlists,
             "videos": out,
             "history": history,
             "tags": ok(client.get("/api/tags")),
@@ -207,7 +220,7 @@ def import_counts(result: Result) -> list[tuple[int, int]]:
     """``(new, updated)`` of every kind of row the import reports."""
     assert result.exit_code == 0, result.output
     found = [(int(n), int(u)) for n, u in re.findall(r"(\d+) new, (\d+) updated", result.output)]
-    assert len(found) == 7, result.output
+    assert len(found) == 8, result.output  # users ... positions, playlists
     return found
 
 
@@ -254,6 +267,8 @@ def test_export_then_import_on_a_new_machine_round_trips_everything(
     assert by_title["Long"]["my_plays"] == 1
     assert after["ann"]["rated, best first"] == ["Alpha", "Long"]
     assert after["ann"]["most viewed"] == ("Alpha", 2)
+    assert after["ann"]["playlists"] == [("Evening", True, ["Long", "Alpha"])]
+    assert after["bob"]["playlists"] == []
     bob = {v["title"]: v for v in after["bob"]["videos"].values()}
     assert bob["Long"]["position"] == 3.25
     assert bob["Bravo"]["favorite"] is True and bob["Alpha"]["favorite"] is False
@@ -275,11 +290,11 @@ def test_importing_twice_changes_nothing(
 
     second = import_counts(lvs(new_machine, "import", str(out)))
 
-    assert second == [(0, 0)] * 7
+    assert second == [(0, 0)] * 8
     assert snapshot(new_machine) == once
     # Nor does importing into the machine the file came from.
     here = snapshot(scanned)
-    assert import_counts(lvs(scanned, "import", str(out))) == [(0, 0)] * 7
+    assert import_counts(lvs(scanned, "import", str(out))) == [(0, 0)] * 8
     assert snapshot(scanned) == here
 
 

@@ -27,6 +27,8 @@ from lvs.db.models import (
     Media,
     MediaStats,
     MediaTag,
+    Playlist,
+    PlaylistItem,
     Position,
     Rating,
     Tag,
@@ -55,6 +57,8 @@ TABLES = (
     "views",
     "positions",
     "media_stats",
+    "playlists",
+    "playlist_items",
 )
 
 
@@ -140,6 +144,20 @@ async def populate(settings: Settings) -> dict[str, str]:
                 stamped(MediaTag, at(0), media_hash=alpha, tag_id=tag_ids["cats"]),
                 stamped(MediaTag, at(0), media_hash=bravo, tag_id=tag_ids["cats"]),
                 stamped(MediaTag, at(0), media_hash=ELSEWHERE, tag_id=tag_ids["holiday 2023"]),
+            ]
+        )
+        evening = stamped(Playlist, at(20), user_id=ANN, name="Evening", loop=True)
+        kids = stamped(Playlist, at(21), user_id=BOB, name="Kids", loop=False)
+        s.add_all([evening, kids])
+        await s.flush()
+        s.add_all(
+            [  # Ann's, out of insertion order: the export lists by position
+                stamped(PlaylistItem, at(22), playlist_id=evening.id, media_hash=bravo, position=2),
+                stamped(PlaylistItem, at(22), playlist_id=evening.id, media_hash=alpha, position=9),
+                stamped(
+                    PlaylistItem, at(22), playlist_id=evening.id, media_hash=ELSEWHERE, position=1
+                ),
+                stamped(PlaylistItem, at(22), playlist_id=kids.id, media_hash=alpha, position=1),
             ]
         )
         await s.commit()
@@ -232,6 +250,22 @@ async def test_export_has_every_item(source: Settings) -> None:
         (h["Bravo"], str(ANN), 1.25),
         (ELSEWHERE, str(BOB), 600.5),
     }
+    assert data["playlists"] == [
+        {
+            "user_id": str(ANN),
+            "name": "Evening",
+            "loop": True,
+            "created_at": at(20).isoformat(),
+            "items": [ELSEWHERE, h["Bravo"], h["Alpha"]],
+        },
+        {
+            "user_id": str(BOB),
+            "name": "Kids",
+            "loop": False,
+            "created_at": at(21).isoformat(),
+            "items": [h["Alpha"]],
+        },
+    ]
     assert {m["title"]: m["rel_path"] for m in data["media"]} == {
         "Alpha": "Alpha.mp4",
         "Bravo": "Bravo.webm",
@@ -275,6 +309,7 @@ async def test_round_trip_to_a_new_machine(source: Settings, target: Settings) -
     assert report.media_tags == Counts(new=3)
     assert report.views == Counts(new=4)
     assert report.positions == Counts(new=2)
+    assert report.playlists == Counts(new=2)
     assert report.changed
     assert await stats(target) == {
         h["Alpha"]: (7, 2, 3.5, 3),
@@ -298,6 +333,52 @@ async def test_importing_twice_changes_nothing(source: Settings, target: Setting
     assert again.ratings == Counts(unchanged=4)
     assert again.views == Counts(unchanged=4)
     assert again.tags == Counts(unchanged=3)
+    assert again.playlists == Counts(unchanged=2)
+
+
+async def test_a_playlist_merges_into_the_one_of_the_same_name(
+    source: Settings, target: Settings
+) -> None:
+    h = await populate(source)
+    async with session_for(target) as s:
+        s.add(stamped(User, at(0), id=ANN))
+        await s.flush()
+        mine = stamped(Playlist, at(0), user_id=ANN, name="Evening", loop=False)
+        s.add(mine)
+        await s.flush()
+        s.add_all(
+            [
+                stamped(
+                    PlaylistItem, at(0), playlist_id=mine.id, media_hash=h["Charlie"], position=1
+                ),
+                stamped(
+                    PlaylistItem, at(0), playlist_id=mine.id, media_hash=h["Alpha"], position=2
+                ),
+            ]
+        )
+        await s.commit()
+
+    report = await do_import(target, await export_json(source))
+
+    assert report.playlists == Counts(new=1, updated=1)  # Bob's made; Ann's given what it lacked
+    (ann, bob) = (await export_json(target))["playlists"]
+    assert (ann["name"], ann["loop"]) == ("Evening", False)  # this machine's setting stays
+    assert ann["items"] == [h["Charlie"], h["Alpha"], ELSEWHERE, h["Bravo"]]
+    assert (bob["name"], bob["items"]) == ("Kids", [h["Alpha"]])
+
+
+async def test_an_export_without_playlists_still_imports(
+    source: Settings, target: Settings
+) -> None:
+    await populate(source)
+    data = await export_json(source)
+    del data["playlists"]
+
+    report = await do_import(target, data)
+
+    assert report.playlists == Counts()
+    assert report.ratings == Counts(new=4)
+    assert (await counts(target))["playlists"] == 0
 
 
 async def test_importing_into_the_same_database_changes_nothing(source: Settings) -> None:
@@ -450,6 +531,12 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("tags.0.name", "   "), "tags[0].name: must not be empty"),
         (_set("media_tags.0", "Cats"), "media_tags[0]: must be an object"),
         (_set("media", "nope"), "media: must be a list"),
+        (_set("playlists", {}), "playlists: must be a list"),
+        (_set("playlists.0.name", " "), "playlists[0].name: must be 1 to 100"),
+        (_set("playlists.0.loop", "yes"), "playlists[0].loop: must be true or false"),
+        (_set("playlists.1.user_id", "kid"), "playlists[1].user_id: must be a UUID"),
+        (_set("playlists.0.items", "abc"), "playlists[0].items: must be a list"),
+        (_set("playlists.0.items.1", "nope"), "playlists[0].items[1]: must be 16"),
     ],
 )
 async def test_malformed_files_are_refused_before_anything_is_written(
