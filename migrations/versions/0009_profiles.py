@@ -50,7 +50,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_profile_allowances")),
-        sa.UniqueConstraint("user_id", "kind", "value", name="uq_profile_allowances_user_kind_value"),
+        sa.UniqueConstraint(
+            "user_id", "kind", "value", name="uq_profile_allowances_user_kind_value"
+        ),
     )
     op.create_index(
         op.f("ix_profile_allowances_user_id"), "profile_allowances", ["user_id"], unique=False
