@@ -438,3 +438,25 @@ def test_the_migration_keeps_every_anonymous_browsers_data(at_0008: Settings) ->
         assert card_titles(get_page(same_browser, "/library?favorites=1")) == {"Alpha"}
         assert same_browser.get(f"/api/ratings/{alpha_hash}").json()["user"] == 4
         assert same_browser.get(f"/api/media/{alpha}/position").json()["seconds"] == 1.5
+
+
+def test_every_profile_form_refuses_a_post_without_this_browsers_token(
+    household: TestClient[Litestar], scanned: Settings
+) -> None:
+    dad = profile_ids(scanned)["Dad"]
+    before = db_query(scanned, "SELECT name, pin_hash, restricted FROM users ORDER BY name")
+    for action in ("pick", "update", "pin", "restrict", "delete"):
+        response = household.post(f"/profiles/{dad}/{action}", data={"name": "x", "pin": "2468"})
+        assert response.status_code == 403, action
+    assert household.post("/profiles/", data={"name": "Forged"}).status_code == 403
+    assert household.post("/profiles/guest", data={}).status_code == 403
+    assert db_query(scanned, "SELECT name, pin_hash, restricted FROM users ORDER BY name") == before
+
+
+def test_a_profile_name_with_markup_is_shown_as_text(household: TestClient[Litestar]) -> None:
+    name = "<img src=x onerror=alert(1)>"
+    assert household.post("/api/profiles", json={"name": name}).status_code == 201
+    for url in ("/profiles", "/profiles/manage"):
+        page = get_page(household, url)
+        assert page.select("img") == []  # nothing became an element
+        assert name in page.get_text(" ")
