@@ -98,6 +98,14 @@ class HomeService:
         return ScanProgress(running, row.files_found, row.files_done)
 
     async def total(self) -> int:
+        """Present videos (those this person may see, for a restricted profile)."""
+        if self.allowance.restricted:
+            allowed = (
+                select(func.count())
+                .select_from(Media)
+                .where(Media.missing.is_(False), self.allowance.where())
+            )
+            return int(await self.session.scalar(allowed) or 0)
         present = await self.session.scalar(
             select(LibraryTotals.present).where(LibraryTotals.id == 1)
         )

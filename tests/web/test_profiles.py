@@ -220,6 +220,7 @@ def test_a_restricted_profile_sees_only_its_allowance_in_every_list(
         assert random.headers["location"] == f"/media/{media_ids(scanned)['Charlie'][0]}"
     home = get_page(client, "/")
     assert {text(t) for t in home.select("main .title")} == {"Charlie"}
+    assert text(one(home, ".home-links a[href='/library'] .count")) == "1"  # not 3
     assert [text(li) for li in get_page(client, "/tags").select(".tag-cloud li")] == []
     api = client.get("/api/media").json()
     assert [m["title"] for m in api["items"]] == ["Charlie"] and api["total"] == 1
