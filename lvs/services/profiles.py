@@ -175,11 +175,19 @@ class ProfileService:
         return found
 
     async def allowance(self, user_id: uuid.UUID | None) -> Allowance:
-        """What this user may watch: ``ALL`` unless it is a restricted profile. One query on the
-        key for everyone, a second only for a restricted profile."""
+        """What this user may watch: ``ALL`` unless it is a restricted profile."""
+        return await self.profile_allowance(user_id) or ALL
+
+    async def profile_allowance(self, user_id: uuid.UUID | None) -> Allowance | None:
+        """What this profile may watch, or None when it is no (longer a) named profile. One
+        query on the key, a second only for a restricted profile."""
         if user_id is None:
-            return ALL
-        restricted = await self.session.scalar(select(User.restricted).where(User.id == user_id))
+            return None
+        restricted = await self.session.scalar(
+            select(User.restricted).where(User.id == user_id, User.name.is_not(None))
+        )
+        if restricted is None:
+            return None
         if not restricted:
             return ALL
         rows = (

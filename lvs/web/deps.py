@@ -43,7 +43,7 @@ from lvs.services.ratings import RatingService
 from lvs.services.tags import TagService
 from lvs.services.writes import WriteGate
 from lvs.settings import Settings
-from lvs.web.identity import current_user_id, peek_user_id, picked_profile
+from lvs.web.identity import current_user_id, peek_user_id, pick_guest, picked_profile
 
 __all__ = ["BY_HASH", "SERVICES", "allowance_of", "rating_service"]
 
@@ -60,7 +60,11 @@ async def allowance_of(request: Request[Any, Any, Any], session: AsyncSession) -
     if picked_profile(request) is None:
         return ALL
     gate: WriteGate = request.app.state.write_gate
-    return await ProfileService(session, gate).allowance(peek_user_id(request))
+    found = await ProfileService(session, gate).profile_allowance(peek_user_id(request))
+    if found is None:  # the profile was deleted (on another device): this browser is a guest
+        pick_guest(request)
+        return ALL
+    return found
 
 
 async def provide_allowance(request: Request[Any, Any, Any], db_session: AsyncSession) -> Allowance:

@@ -332,9 +332,11 @@ def test_deleting_a_profile_asks_first_and_deletes_its_state(
 ) -> None:
     client = household
     alpha, _ = media_ids(scanned)["Alpha"]
-    assert pick(client, "Dad", "2468").status_code == 303
-    assert client.put(f"/api/media/{alpha}/favorite", json={"favorite": True}).status_code == 200
-    assert pick(client, "Mum").status_code == 303
+    with another_device(client) as phone:  # Dad's phone, on Dad
+        assert pick(phone, "Dad", "2468").status_code == 303
+        favorite = phone.put(f"/api/media/{alpha}/favorite", json={"favorite": True})
+        assert favorite.status_code == 200
+        dads_phone = httpx.Cookies(phone.cookies)
     manage = get_page(client, "/profiles/manage")
     dad = profile_ids(scanned)["Dad"]
     confirm = get_page(client, str(one(manage, f"#manage-{dad} a[href$='/delete']")["href"]))
@@ -342,6 +344,9 @@ def test_deleting_a_profile_asks_first_and_deletes_its_state(
     assert "Profile “Dad” deleted, with everything it had." in flashes(landed)
     assert "Dad" not in profile_ids(scanned)
     assert db_query(scanned, select(Favorite.id)) == []
+    client.cookies = dads_phone  # the phone, next time: a guest (no profile, no picker)
+    home = client.get("/", follow_redirects=False)
+    assert home.status_code == 200 and html(home.text).select_one(".profile-chip") is None
 
 
 def test_bad_profile_input_is_a_400_naming_the_field(household: TestClient[Litestar]) -> None:
