@@ -39,6 +39,7 @@ from lvs.playback.converter import (
 from lvs.resources import resource_dir
 from lvs.services.auth_sessions import AuthSessions, password_tag
 from lvs.services.cache import LocalStore, SummaryCache
+from lvs.services.profiles import AVATARS
 from lvs.services.rating_writes import RatingWriter
 from lvs.services.writes import WriteGate
 from lvs.settings import Settings
@@ -50,13 +51,14 @@ from lvs.web.errors import EXPECTED, exception_handlers
 from lvs.web.home import HomeController
 from lvs.web.hosts import AllowedHosts
 from lvs.web.household import ActivityController, FavoriteController, TagController
-from lvs.web.identity import SessionCookieConfig
+from lvs.web.identity import SessionCookieConfig, picked_profile
 from lvs.web.inputs import QueryTextMiddleware
 from lvs.web.library import LibraryController
 from lvs.web.media import MediaController, StreamPaths
 from lvs.web.playback import PlaybackController
 from lvs.web.playlists import AddToPlaylistController, PlaylistController, QueueController
 from lvs.web.previews import PreviewController, previews_link
+from lvs.web.profiles import ProfileApiController, ProfileController
 from lvs.web.ratelimit import WriteLimiter
 from lvs.web.ratings import RatingApiController, RatingController
 from lvs.web.security import BodyLimitMiddleware, add_security_headers
@@ -100,7 +102,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     converter = _converter(settings)
     password_check = PasswordCheck(settings.password) if settings.password else None
     logins = AuthSessions(sessions, gate, password_tag(secret, settings.password or ""))
-    binary_paths = BINARY_PATHS if password_check is None else [r"^/static/"]
     return Litestar(
         route_handlers=[
             *([LoginController] if password_check else []),
@@ -120,6 +121,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AddToPlaylistController,
             QueueController,
             PlaylistApiController,
+            ProfileController,
+            ProfileApiController,
             create_static_files_router(
                 path="/static",
                 directories=[resource_dir("static")],
@@ -149,7 +152,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 max_age=10 * ONE_YEAR,
                 httponly=True,
                 samesite="lax",
-                exclude=binary_paths,
+                # Not skipped on video and image routes: a picked profile's allowance holds
+                # there too (lvs.services.allowance). Static files need no session.
+                exclude=[r"^/static/"],
             ).middleware,
             BodyLimitMiddleware(MAX_BODY),
             QueryTextMiddleware(),
@@ -201,6 +206,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     settings, namespace="writes", limit=settings.write_rate_limit
                 ),
                 "login_limiter": WriteLimiter(settings, namespace="login", limit="5/minute"),
+                # PIN attempts (lvs.web.profiles): per client, and per profile across clients
+                "pin_limiter": WriteLimiter(settings, namespace="pin", limit="5/minute"),
+                "pin_profile_limiter": WriteLimiter(
+                    settings, namespace="pin-profile", limit="10/minute"
+                ),
                 "password_check": password_check,
                 "logins": logins,
             }
@@ -241,6 +251,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     env.cache = {}
     engine.register_template_callable("flashes", _flashes)
     engine.register_template_callable("url_for", url_for)  # Litestar's, with the route remembered
+    engine.register_template_callable("who", _who)
 
 
 def _flashes(context: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -250,6 +261,18 @@ def _flashes(context: Mapping[str, Any]) -> list[dict[str, Any]]:
         return []
     messages: list[dict[str, Any]] = request.session.pop("_messages", [])
     return messages
+
+
+def _who(context: Mapping[str, Any]) -> dict[str, str] | None:
+    """The profile this browser picked (name, avatar colour) for the header; None for a guest."""
+    request = context.get("request")
+    if request is None:
+        return None
+    found = picked_profile(request)
+    if found is None:
+        return None
+    avatar = str(found.get("avatar", "grey"))
+    return {"name": str(found.get("name", "")), "avatar": avatar if avatar in AVATARS else "grey"}
 
 
 def _store_registry(settings: Settings) -> StoreRegistry:

@@ -40,6 +40,7 @@ __all__ = [
     "Playlist",
     "PlaylistItem",
     "Position",
+    "ProfileAllowance",
     "Rating",
     "ScanStatus",
     "SkippedFile",
@@ -132,11 +133,37 @@ class SkippedFile(BigIntAuditBase):
 
 
 class User(UUIDAuditBase):
-    """A person. Anonymous (one per browser, from a signed cookie) until named profiles exist."""
+    """A person. Anonymous (one per browser, from a signed cookie: ``name`` is None), or a named
+    household profile that any browser can pick (``lvs.services.profiles``).
+
+    A profile may be the household's admin (it manages profiles), may have a 4-digit PIN (its
+    Argon2 hash; never the PIN) and may be ``restricted`` to the folders and tags listed in
+    ``profile_allowances`` (``lvs.services.allowance``)."""
 
     __tablename__ = "users"
 
     name: Mapped[str | None] = mapped_column(String(64), default=None)
+    avatar: Mapped[str | None] = mapped_column(String(16), default=None)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    pin_hash: Mapped[str | None] = mapped_column(String(256), default=None)
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ProfileAllowance(BigIntAuditBase):
+    """One thing a restricted profile may watch: a top-level folder (``kind`` "folder", the
+    folder's name) or a tag (``kind`` "tag", the tag's case-folded key)."""
+
+    __tablename__ = "profile_allowances"
+    __table_args__ = (
+        UniqueConstraint("user_id", "kind", "value", name="uq_profile_allowances_user_kind_value"),
+        CheckConstraint("kind IN ('folder', 'tag')", name="kind"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(1024))
 
 
 class Rating(BigIntAuditBase):

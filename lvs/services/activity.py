@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lvs.db.models import Media, MediaStats, Position, View
+from lvs.services.allowance import ALL, Allowance
 from lvs.services.writes import WriteGate, ensure_user, insert_for, run_write
 
 __all__ = [
@@ -57,9 +58,10 @@ class HistoryEntry:
 
 
 class ActivityService:
-    def __init__(self, session: AsyncSession, gate: WriteGate) -> None:
+    def __init__(self, session: AsyncSession, gate: WriteGate, allowance: Allowance = ALL) -> None:
         self.session = session
         self.gate = gate
+        self.allowance = allowance  # what ``history`` lists
 
     # -- views ---------------------------------------------------------------------------------
 
@@ -117,7 +119,7 @@ class ActivityService:
         )
         one_row = (
             select(Media.media_hash, func.min(Media.id).label("id"))
-            .where(Media.missing.is_(False))
+            .where(Media.missing.is_(False), self.allowance.where())
             .group_by(Media.media_hash)
             .subquery()
         )

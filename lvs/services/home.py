@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from lvs.db.models import Favorite, LibraryTotals, Media, Position, ScanStatus, View
+from lvs.services.allowance import ALL, Allowance
 from lvs.services.library import Card, LibraryService
 
 __all__ = ["ROW_SIZE", "Home", "HomeService", "Row", "RowKind", "ScanProgress"]
@@ -85,9 +86,10 @@ def _one_per_hash(media_hash: Any) -> Any:
 
 
 class HomeService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, allowance: Allowance = ALL) -> None:
         self.session = session
-        self.library = LibraryService(session)
+        self.allowance = allowance
+        self.library = LibraryService(session, allowance)
 
     async def scan_progress(self, now: datetime | None = None) -> ScanProgress:
         row = await self.session.get(ScanStatus, 1)
@@ -99,6 +101,14 @@ class HomeService:
         return ScanProgress(running, row.files_found, row.files_done)
 
     async def total(self) -> int:
+        """Present videos (those this person may see, for a restricted profile)."""
+        if self.allowance.restricted:
+            allowed = (
+                select(func.count())
+                .select_from(Media)
+                .where(Media.missing.is_(False), self.allowance.where())
+            )
+            return int(await self.session.scalar(allowed) or 0)
         present = await self.session.scalar(
             select(LibraryTotals.present).where(LibraryTotals.id == 1)
         )
@@ -123,7 +133,8 @@ class HomeService:
         found: list[tuple[RowKind, str | None, list[Media]]] = []
         for kind, folder, stmt in picks:
             params = {"user_id": user_id, "folder": folder}
-            media = list((await self.session.scalars(stmt.limit(size), params)).all())
+            allowed = stmt.where(self.allowance.where())
+            media = list((await self.session.scalars(allowed.limit(size), params)).all())
             if media:  # empty rows are not shown
                 found.append((kind, folder, media))
         cards = await self._cards([m for _, _, media in found for m in media], user_id)
@@ -279,6 +290,19 @@ class HomeService:
         """Top-level folders that hold present videos, by name: one index seek per folder (a
         recursive query that jumps from each name to the next), never a pass over every row."""
         cap = 100_000 if limit is None else limit
+        if self.allowance.restricted:  # a few folders at most: the allowed ones, by name
+            names = (
+                select(Media.top_folder)
+                .where(
+                    Media.missing.is_(False),
+                    Media.top_folder.is_not(None),
+                    self.allowance.where(),
+                )
+                .distinct()
+                .order_by(Media.top_folder)
+                .limit(cap)
+            )
+            return [str(name) for name in (await self.session.scalars(names)).all()]
         sql = text(
             """
             WITH RECURSIVE folders(name, n) AS (
@@ -299,7 +323,7 @@ class HomeService:
         ``(missing, top_folder)`` index, no row read)."""
         counts = (
             select(Media.top_folder, func.count())
-            .where(Media.missing.is_(False), Media.top_folder.is_not(None))
+            .where(Media.missing.is_(False), Media.top_folder.is_not(None), self.allowance.where())
             .group_by(Media.top_folder)
             .order_by(Media.top_folder)
         )

@@ -41,6 +41,7 @@ from lvs.db.models import (
     Tag,
     View,
 )
+from lvs.services.allowance import ALL, Allowance
 
 __all__ = [
     "RESOLUTIONS",
@@ -186,8 +187,9 @@ class LibraryPage:
 
 
 class LibraryService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, allowance: Allowance = ALL) -> None:
         self.session = session
+        self.allowance = allowance
 
     @property
     def _dialect(self) -> str:
@@ -198,7 +200,9 @@ class LibraryService:
     def _filtered(
         self, query: LibraryQuery, user_id: uuid.UUID | None, *, present: Any = None
     ) -> Select[Any]:
-        stmt = select(Media.id).where(Media.missing.is_(False) if present is None else present)
+        stmt = select(Media.id).where(
+            Media.missing.is_(False) if present is None else present, self.allowance.where()
+        )
         terms = search_terms(query.q)
         if terms:
             stmt = self._search(stmt, terms)
@@ -323,7 +327,9 @@ class LibraryService:
             if membership
             else ids
         )
-        if not query.is_filtered:  # kept exact by triggers: no need to count 100 000 rows
+        if (
+            not query.is_filtered and not self.allowance.restricted
+        ):  # kept exact by triggers: no need to count 100 000 rows
             counted = select(LibraryTotals.present).where(LibraryTotals.id == 1)
         elif membership and self._dialect == "sqlite":
             counted = select(func.count()).select_from(by_matches.subquery())
@@ -443,7 +449,10 @@ class LibraryService:
             .cte("shared_tags")
         )
         others = and_(
-            Media.missing.is_(False), Media.id != media.id, Media.media_hash != media.media_hash
+            Media.missing.is_(False),
+            Media.id != media.id,
+            Media.media_hash != media.media_hash,
+            self.allowance.where(),
         )
         title = func.lower(Media.title)
         by_tags = (

@@ -8,6 +8,7 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 
 from lvs.db.models import MAX_ID, MEDIA_HASH, Media
+from lvs.services.allowance import Allowance
 from lvs.services.errors import UnknownMedia
 
 __all__ = ["MediaRepository", "MediaService"]
@@ -20,26 +21,29 @@ class MediaRepository(SQLAlchemyAsyncRepository[Media]):
 class MediaService(SQLAlchemyAsyncRepositoryService[Media, MediaRepository]):
     repository_type = MediaRepository
 
-    async def get_present(self, media_id: int) -> Media | None:
-        """The video with this id, unless its file is gone."""
+    async def get_present(self, media_id: int, allowance: Allowance) -> Media | None:
+        """The video with this id, unless its file is gone (or it is outside ``allowance``)."""
         if not 0 < media_id <= MAX_ID:  # beyond what the database can hold: no such video
             return None
-        return await self.get_one_or_none(Media.id == media_id, Media.missing.is_(False))
+        return await self.get_one_or_none(
+            Media.id == media_id, Media.missing.is_(False), allowance.where()
+        )
 
-    async def present(self, media_id: int) -> Media:
-        """The video with this id whose file is present, else ``UnknownMedia``."""
-        media = await self.get_present(media_id)
+    async def present(self, media_id: int, allowance: Allowance) -> Media:
+        """The video with this id whose file is present and that ``allowance`` lets this
+        person see, else ``UnknownMedia``."""
+        media = await self.get_present(media_id, allowance)
         if media is None:
             raise UnknownMedia(media_id)
         return media
 
-    async def present_by_hash(self, media_hash: str) -> Media:
+    async def present_by_hash(self, media_hash: str, allowance: Allowance) -> Media:
         """A present video with this fingerprint (copies share one), else ``UnknownMedia``."""
         media = None
         if MEDIA_HASH.fullmatch(media_hash):
             media = await self.repository.session.scalar(
                 select(Media)
-                .where(Media.media_hash == media_hash, Media.missing.is_(False))
+                .where(Media.media_hash == media_hash, Media.missing.is_(False), allowance.where())
                 .order_by(Media.id)
                 .limit(1)
             )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from lvs.db.models import MAX_ID, Media, Playlist, PlaylistItem
+from lvs.services.allowance import ALL, Allowance
 from lvs.services.errors import InvalidInput, UnknownPlaylist
 from lvs.services.queue import MAX_SEED, Queue, QueueRef, locate, play_order
 from lvs.services.shows import ShowsService
@@ -88,9 +89,10 @@ def _first_present(media_hash: Any) -> Any:
 
 
 class PlaylistService:
-    def __init__(self, session: AsyncSession, gate: WriteGate) -> None:
+    def __init__(self, session: AsyncSession, gate: WriteGate, allowance: Allowance = ALL) -> None:
         self.session = session
         self.gate = gate
+        self.allowance = allowance  # what this profile may watch (a kids' profile: some folders)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -147,7 +149,8 @@ class PlaylistService:
             if ref.kind == "season":
                 stmt = stmt.where(func.coalesce(Media.season, 0) == ref.season)
             stmt = stmt.order_by(func.coalesce(Media.season, 0), Media.episode, Media.id)
-        stmt = stmt.where(Media.missing.is_(False))  # allowance: filter Media here
+        # Present videos this profile may watch: the rest are skipped as if they did not exist.
+        stmt = stmt.where(Media.missing.is_(False), self.allowance.where())
         rows = await self.session.execute(stmt)
         return [Entry(m, None if item is None else int(item)) for m, item in rows.all()]
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 
 from lvs.db.models import Media
 from lvs.library.titles import parse_path
+from lvs.services.allowance import ALL, Allowance
 from lvs.services.library import Card, LibraryService
 
 __all__ = [
@@ -145,9 +146,10 @@ def _pick_next(episodes: list[Episode]) -> Episode | None:
 
 
 class ShowsService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, allowance: Allowance = ALL) -> None:
         self.session = session
-        self.library = LibraryService(session)
+        self.allowance = allowance
+        self.library = LibraryService(session, allowance)
 
     @property
     def _dialect(self) -> str:
@@ -160,14 +162,18 @@ class ShowsService:
         other = aliased(Media)
         first = (
             select(other.id)
-            .where(other.missing.is_(False), other.show_key == Media.show_key)
+            .where(
+                other.missing.is_(False),
+                other.show_key == Media.show_key,
+                self.allowance.where(other),
+            )
             .order_by(other.season.asc().nulls_first(), other.episode, other.id)
             .limit(1)
             .scalar_subquery()
         )
         stmt = (
             select(Media.show_key, func.count(), func.count(season.distinct()), first)
-            .where(Media.missing.is_(False), Media.show_key.is_not(None))
+            .where(Media.missing.is_(False), Media.show_key.is_not(None), self.allowance.where())
             .group_by(Media.show_key)
             .order_by(Media.show_key)
         )
@@ -196,7 +202,7 @@ class ShowsService:
         """A show's episodes by season and number, with this person's progress."""
         stmt = (
             select(Media)
-            .where(Media.missing.is_(False), Media.show_key == key)
+            .where(Media.missing.is_(False), Media.show_key == key, self.allowance.where())
             .order_by(func.coalesce(Media.season, 0), Media.episode, Media.id)
         )
         media = list((await self.session.scalars(stmt)).all())
@@ -239,14 +245,17 @@ class ShowsService:
         prefix = path + "/"
         rest = func.substr(Media.rel_path, len(prefix) + 1)
         slash = self._slash_in(rest)
-        base: Select[Any] = select(Media.id).where(Media.missing.is_(False), self._under(prefix))
+        allowed = self.allowance.where()
+        base: Select[Any] = select(Media.id).where(
+            Media.missing.is_(False), self._under(prefix), allowed
+        )
         child = func.substr(rest, 1, slash - 1)
         subfolders = [
             (str(name), int(n))
             for name, n in (
                 await self.session.execute(
                     select(child, func.count())
-                    .where(Media.missing.is_(False), self._under(prefix), slash > 0)
+                    .where(Media.missing.is_(False), self._under(prefix), slash > 0, allowed)
                     .group_by(child)
                     .order_by(child)
                 )

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lvs.db.models import MAX_ID, Media, MediaTag, Tag
+from lvs.services.allowance import ALL, Allowance
 from lvs.services.errors import InvalidInput
 from lvs.services.writes import WriteGate, insert_for, run_write
 
@@ -47,9 +48,10 @@ class TagCount:
 
 
 class TagService:
-    def __init__(self, session: AsyncSession, gate: WriteGate) -> None:
+    def __init__(self, session: AsyncSession, gate: WriteGate, allowance: Allowance = ALL) -> None:
         self.session = session
         self.gate = gate
+        self.allowance = allowance  # what ``counts`` counts
 
     async def for_media(self, media_hash: str) -> list[Tag]:
         rows = await self.session.scalars(
@@ -108,12 +110,20 @@ class TagService:
 
     async def counts(self) -> list[TagCount]:
         """Every tag with the number of present videos carrying it, by name."""
-        present = select(Media.media_hash).where(Media.missing.is_(False)).distinct().subquery()
-        rows = await self.session.execute(
+        present = (
+            select(Media.media_hash)
+            .where(Media.missing.is_(False), self.allowance.where())
+            .distinct()
+            .subquery()
+        )
+        stmt = (
             select(Tag.id, Tag.name, func.count(present.c.media_hash))
             .join(MediaTag, MediaTag.tag_id == Tag.id)
             .outerjoin(present, present.c.media_hash == MediaTag.media_hash)
             .group_by(Tag.id, Tag.name)
             .order_by(func.lower(Tag.name))
         )
+        if self.allowance.restricted:  # a tag on nothing it may see is not shown at all
+            stmt = stmt.having(func.count(present.c.media_hash) > 0)
+        rows = await self.session.execute(stmt)
         return [TagCount(i, n, int(c)) for i, n, c in rows.all()]

@@ -5,6 +5,11 @@ Playlists travel too (``playlists``: each person's, by name, with its videos' fi
 order); an export without that section (from an older lvs) imports as before. A playlist merges
 into the person's playlist of the same name: the videos it lacks are added at its end.
 
+Household profiles travel too: a ``profiles`` section (optional, so older files still import)
+holds each named profile's avatar, admin flag, PIN hash (Argon2; never the PIN), restriction and
+allowed folders and tags. Import sets them on a profile only when it names that user there, and
+never overwrites a profile this database already has.
+
 The export is one JSON-able dict (format ``lvs-export``, version 1). Everything per person is keyed
 by ``media_hash``, so it lands on the right videos wherever the files now live. Import checks the
 whole file first and refuses it (``TransferError``) before writing anything; then it merges in one
@@ -36,6 +41,7 @@ from lvs.db.models import (
     Playlist,
     PlaylistItem,
     Position,
+    ProfileAllowance,
     Rating,
     Tag,
     User,
@@ -44,6 +50,7 @@ from lvs.db.models import (
 from lvs.services.activity import MAX_SECONDS
 from lvs.services.errors import InvalidInput
 from lvs.services.playlists import MAX_ITEMS, normalise_name
+from lvs.services.profiles import AVATARS
 from lvs.services.ratings import RatingValueError, parse_rating_value
 from lvs.services.tags import TagError, normalise_tag
 from lvs.services.writes import insert_for
@@ -74,6 +81,34 @@ class TransferError(ValueError):
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
+
+
+async def _export_profiles(session: AsyncSession) -> list[dict[str, Any]]:
+    named = (
+        await session.scalars(select(User).where(User.name.is_not(None)).order_by(User.id))
+    ).all()
+    allowed = (
+        await session.execute(
+            select(
+                ProfileAllowance.user_id, ProfileAllowance.kind, ProfileAllowance.value
+            ).order_by(ProfileAllowance.user_id, ProfileAllowance.kind, ProfileAllowance.value)
+        )
+    ).all()
+    lists: dict[uuid.UUID, dict[str, list[str]]] = {}
+    for user_id, kind, value in allowed:
+        lists.setdefault(user_id, {"folder": [], "tag": []})[kind].append(value)
+    return [
+        {
+            "id": str(u.id),
+            "avatar": u.avatar,
+            "is_admin": bool(u.is_admin),
+            "pin_hash": u.pin_hash,
+            "restricted": bool(u.restricted),
+            "folders": lists.get(u.id, {}).get("folder", []),
+            "tags": lists.get(u.id, {}).get("tag", []),
+        }
+        for u in named
+    ]
 
 
 async def export_data(session: AsyncSession) -> dict[str, Any]:
@@ -139,6 +174,7 @@ async def export_data(session: AsyncSession) -> dict[str, Any]:
         ],
         "playlists": playlists,
         "media": list(media.values()),
+        "profiles": await _export_profiles(session),
     }
 
 
@@ -194,6 +230,16 @@ def ratings_csv(data: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _ProfileFields:
+    avatar: str | None
+    is_admin: bool
+    pin_hash: str | None
+    restricted: bool
+    folders: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Parsed:
     users: dict[uuid.UUID, str | None]
     ratings: dict[tuple[str, uuid.UUID], tuple[int, datetime]]
@@ -203,6 +249,7 @@ class _Parsed:
     views: set[tuple[str, uuid.UUID, datetime]]
     positions: dict[tuple[str, uuid.UUID], tuple[float, datetime]]
     playlists: dict[tuple[uuid.UUID, str], _PlaylistIn] = field(default_factory=dict)
+    profiles: dict[uuid.UUID, _ProfileFields] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -313,6 +360,43 @@ def _name(raw: Any) -> str | None:
     return raw
 
 
+def _flag(raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise ValueError("must be true or false")
+    return raw
+
+
+def _avatar(raw: Any) -> str | None:
+    if raw is not None and raw not in AVATARS:
+        raise ValueError(f"must be one of {', '.join(AVATARS)}, or null")
+    return raw  # type: ignore[no-any-return]
+
+
+def _pin_hash(raw: Any) -> str | None:
+    if raw is not None and (
+        not isinstance(raw, str) or not raw.startswith("$argon2") or len(raw) > 256
+    ):
+        raise ValueError("must be an Argon2 hash, or null")
+    return raw
+
+
+def _names(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(v, str) and 0 < len(v) <= 1024 for v in raw):
+        raise ValueError("must be a list of names")
+    return tuple(raw)
+
+
+def _profile(r: _Reader) -> _ProfileFields:
+    return _ProfileFields(
+        avatar=r.parsed("avatar", _avatar, ValueError),
+        is_admin=r.parsed("is_admin", _flag, ValueError),
+        pin_hash=r.parsed("pin_hash", _pin_hash, ValueError),
+        restricted=r.parsed("restricted", _flag, ValueError),
+        folders=r.parsed("folders", _names, ValueError),
+        tags=tuple(t.casefold() for t in r.parsed("tags", _names, ValueError)),
+    )
+
+
 def _items(data: dict[str, Any], section: str) -> Iterable[_Reader]:
     items = data[section]
     if not isinstance(items, list):
@@ -376,7 +460,16 @@ def _validate(data: object) -> _Parsed:
     referenced |= {u for u, _ in playlists}
     for user_id in referenced | {u for _, u, _ in views}:
         users.setdefault(user_id, None)
-    return _Parsed(users, ratings, favorites, tags, media_tags, views, positions, playlists)
+    profiles: dict[uuid.UUID, _ProfileFields] = {}
+    if data.get("profiles") is not None:  # (files from before profiles have none)
+        for r in _items(data, "profiles"):
+            user_id = r.uuid("id")
+            if not users.get(user_id):
+                raise r.fail("id", "must be a user with a name in users")
+            profiles[user_id] = _profile(r)
+    return _Parsed(
+        users, ratings, favorites, tags, media_tags, views, positions, playlists, profiles
+    )
 
 
 # -- import --------------------------------------------------------------------------------------
@@ -502,7 +595,41 @@ class _Merge:
                 .where(User.id == user_id, User.name.is_(None))
                 .values(name=name, updated_at=self.now)
             )
+        # A profile's settings come with its name: set where this import named the user.
+        for user_id in [i for i in self.p.users if i not in have] + [i for i, _ in named]:
+            await self._profile(user_id)
         return Counts(len(new), len(named), len(self.p.users) - len(new) - len(named))
+
+    async def _profile(self, user_id: uuid.UUID) -> None:
+        found = self.p.profiles.get(user_id)
+        if found is None:
+            return
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(
+                avatar=found.avatar,
+                is_admin=found.is_admin,
+                pin_hash=found.pin_hash,
+                restricted=found.restricted,
+                updated_at=self.now,
+            )
+        )
+        allowed = [("folder", v) for v in found.folders] + [("tag", v) for v in found.tags]
+        if allowed:
+            await self.session.execute(
+                self.insert(ProfileAllowance).on_conflict_do_nothing(),
+                [
+                    {
+                        "user_id": user_id,
+                        "kind": kind,
+                        "value": value,
+                        "created_at": self.now,
+                        "updated_at": self.now,
+                    }
+                    for kind, value in sorted(set(allowed))
+                ],
+            )
 
     async def ratings(self) -> Counts:
         have = {

@@ -17,9 +17,11 @@ Every handler has the same shape, and reads like a table of contents::
                     message="Added to favorites.", back=...)              # else flash + 303
 
 What a handler names, it gets (``lvs.web.deps``): ``media`` (the present video of the path's
-``media_id``, or ``media_hash`` on the rating routes), ``person`` (the browser's user id, made on
-its first write) or ``viewer`` (the same for reads, ``None`` until there is one), the services,
-``settings``, and the input its route declares.
+``media_id``, or ``media_hash`` on the rating routes, within what this person may see),
+``person`` (the browser's user id: the household profile it picked, or its own, made on its first
+write) or ``viewer`` (the same for reads, ``None`` until there is one), ``allowance`` (what this
+person may see: a service that lists videos takes it, and adds ``allowance.where()`` to its
+queries), the services, ``settings``, and the input its route declares.
 
 Nothing is caught in a handler. Services, dependencies and guards raise (``UnknownMedia`` 404,
 ``InvalidInput`` 400 naming the field, ``RateLimited`` 429, ``DatabaseBusy`` 503, Litestar's HTTP

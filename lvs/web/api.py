@@ -15,6 +15,7 @@ from litestar.exceptions import NotFoundException
 
 from lvs.db.models import Media, Playlist, Tag
 from lvs.services.activity import ActivityService
+from lvs.services.allowance import Allowance
 from lvs.services.favorites import FavoriteService
 from lvs.services.library import Card, LibraryQuery, LibraryService
 from lvs.services.media import MediaService
@@ -309,10 +310,12 @@ class PlaylistApiController(Controller):
         payload: PlaylistItemJson,
         playlists: PlaylistService,
         media_service: MediaService,
+        allowance: Allowance,
     ) -> dict[str, Any]:
-        """Append a video: ``{"media_id": 12}`` (``added`` is false if it was there already)."""
+        """Append a video: ``{"media_id": 12}`` (``added`` is false if it was there already;
+        a video this profile may not watch is a 404, as if it did not exist)."""
         playlist = await playlists.owned(person, playlist_id)
-        media = await media_service.present(payload.media_id)
+        media = await media_service.present(payload.media_id, allowance)
         added = await playlists.add(person, playlist_id, media.media_hash)
         return {**await self._one(request, person, playlist, playlists), "added": added}
 

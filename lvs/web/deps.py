@@ -2,8 +2,13 @@
 
 * ``media``: the ``Media`` row named by the path's ``media_id`` (or ``media_hash`` on the rating
   routes), present on disk; ``UnknownMedia`` (404) otherwise, raised here and nowhere else.
-* ``person``: this browser's user id, minted on its first write; ``viewer``: the same for reads
-  (``None`` until the browser has one, so a read never sets a cookie).
+* ``person``: this browser's user id (the profile it picked, or its own anonymous id, minted on
+  its first write); ``viewer``: the same for reads (``None`` until the browser has one, so a
+  read never sets a cookie).
+* ``allowance``: what this person may see (``lvs.services.allowance``): ``ALL`` unless the
+  browser picked a restricted profile. ``media`` and every listing service apply it, so a video
+  outside it is a 404 everywhere.
+* ``profiles``: the household's profiles (``lvs.services.profiles``).
 * ``form``/``payload``: the action's typed input, declared per handler
   (``lvs.web.inputs.form_of``/``json_of``).
 * ``plan``: how the video plays (as it is, remuxed or converted); ``source``: what the
@@ -30,17 +35,19 @@ from lvs.db.models import Media
 from lvs.playback.converter import Source
 from lvs.playback.plan import Plan, decide
 from lvs.services.activity import ActivityService
+from lvs.services.allowance import ALL, Allowance
 from lvs.services.favorites import FavoriteService
 from lvs.services.library import LibraryService
 from lvs.services.media import MediaService
 from lvs.services.playlists import PlaylistService
+from lvs.services.profiles import ProfileService
 from lvs.services.ratings import RatingService
 from lvs.services.tags import TagService
 from lvs.services.writes import WriteGate
 from lvs.settings import Settings
-from lvs.web.identity import current_user_id, peek_user_id
+from lvs.web.identity import current_user_id, peek_user_id, pick_guest, picked_profile
 
-__all__ = ["BY_HASH", "SERVICES", "rating_service"]
+__all__ = ["BY_HASH", "SERVICES", "allowance_of", "rating_service"]
 
 
 async def provide_media_service(db_session: AsyncSession) -> AsyncGenerator[MediaService, None]:
@@ -48,12 +55,32 @@ async def provide_media_service(db_session: AsyncSession) -> AsyncGenerator[Medi
         yield service
 
 
-async def provide_media(media_id: int, media_service: MediaService) -> Media:
-    return await media_service.present(media_id)
+async def allowance_of(request: Request[Any, Any, Any], session: AsyncSession) -> Allowance:
+    """What the person behind ``request`` may see: read from the database on every request
+    (any worker, any change at once), and only for a browser that picked a profile: an
+    anonymous browser or a guest is never restricted, and costs no query."""
+    if picked_profile(request) is None:
+        return ALL
+    gate: WriteGate = request.app.state.write_gate
+    found = await ProfileService(session, gate).profile_allowance(peek_user_id(request))
+    if found is None:  # the profile was deleted (on another device): this browser is a guest
+        pick_guest(request)
+        return ALL
+    return found
 
 
-async def provide_media_by_hash(media_hash: str, media_service: MediaService) -> Media:
-    return await media_service.present_by_hash(media_hash)
+async def provide_allowance(request: Request[Any, Any, Any], db_session: AsyncSession) -> Allowance:
+    return await allowance_of(request, db_session)
+
+
+async def provide_media(media_id: int, media_service: MediaService, allowance: Allowance) -> Media:
+    return await media_service.present(media_id, allowance)
+
+
+async def provide_media_by_hash(
+    media_hash: str, media_service: MediaService, allowance: Allowance
+) -> Media:
+    return await media_service.present_by_hash(media_hash, allowance)
 
 
 def provide_person(request: Request[Any, Any, Any]) -> uuid.UUID:
@@ -90,8 +117,8 @@ def provide_settings(state: State) -> Settings:
     return settings
 
 
-def provide_library_service(db_session: AsyncSession) -> LibraryService:
-    return LibraryService(db_session)
+def provide_library_service(db_session: AsyncSession, allowance: Allowance) -> LibraryService:
+    return LibraryService(db_session, allowance)
 
 
 def provide_favorite_service(db_session: AsyncSession, state: State) -> FavoriteService:
@@ -99,24 +126,35 @@ def provide_favorite_service(db_session: AsyncSession, state: State) -> Favorite
     return FavoriteService(db_session, gate)
 
 
-def provide_tag_service(db_session: AsyncSession, state: State) -> TagService:
+def provide_tag_service(db_session: AsyncSession, state: State, allowance: Allowance) -> TagService:
     gate: WriteGate = state.write_gate
-    return TagService(db_session, gate)
+    return TagService(db_session, gate, allowance)
 
 
-def provide_activity_service(db_session: AsyncSession, state: State) -> ActivityService:
+def provide_activity_service(
+    db_session: AsyncSession, state: State, allowance: Allowance
+) -> ActivityService:
     gate: WriteGate = state.write_gate
-    return ActivityService(db_session, gate)
+    return ActivityService(db_session, gate, allowance)
 
 
-def provide_playlist_service(db_session: AsyncSession, state: State) -> PlaylistService:
+def provide_profile_service(db_session: AsyncSession, state: State) -> ProfileService:
     gate: WriteGate = state.write_gate
-    return PlaylistService(db_session, gate)
+    return ProfileService(db_session, gate)
+
+
+def provide_playlist_service(
+    db_session: AsyncSession, state: State, allowance: Allowance
+) -> PlaylistService:
+    gate: WriteGate = state.write_gate
+    return PlaylistService(db_session, gate, allowance)
 
 
 SERVICES = {
     "media_service": Provide(provide_media_service),
     "media": Provide(provide_media),
+    "allowance": Provide(provide_allowance),
+    "profiles": Provide(provide_profile_service, sync_to_thread=False),
     "person": Provide(provide_person, sync_to_thread=False),
     "viewer": Provide(provide_viewer, sync_to_thread=False),
     "plan": Provide(provide_plan, sync_to_thread=False),

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lvs.playback.converter import ConversionFailed, ConversionsBusy
 from lvs.services.errors import DatabaseBusy, InvalidInput, UnknownMedia, UnknownPlaylist
+from lvs.services.profiles import NotAllowed, UnknownProfile
 from lvs.services.ratings import RatingValueError
 from lvs.services.tags import TagError
 from lvs.web.ratelimit import RateLimited
@@ -69,6 +70,8 @@ EXPECTED: tuple[type[Exception], ...] = (
     RatingValueError,
     TagError,
     RateLimited,
+    UnknownProfile,
+    NotAllowed,
 )
 """Domain errors that are a client's or the moment's doing: logged without a stack trace."""
 
@@ -151,6 +154,10 @@ def _problem(request: Request[Any, Any, Any], exc: Exception) -> Problem:
         return _from_invalid(exc)
     if isinstance(exc, UnknownMedia | UnknownPlaylist):
         return Problem(404, str(exc))
+    if isinstance(exc, UnknownProfile):
+        return Problem(404, "No such profile")
+    if isinstance(exc, NotAllowed):
+        return Problem(403, str(exc))
     if isinstance(exc, RateLimited):
         return Problem(429, str(exc), _retry(exc.retry_after))
     if isinstance(exc, DatabaseBusy):

@@ -15,16 +15,18 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_308_PERMANENT_REDIRECT
+from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_308_PERMANENT_REDIRECT
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lvs.services.allowance import Allowance
 from lvs.services.home import Home, HomeService, Row
 from lvs.services.library import LibraryQuery
+from lvs.services.profiles import ProfileService
 from lvs.services.shows import BadFolder, ShowsService, clean_folder
 from lvs.services.watch import read_status
 from lvs.settings import Settings
 from lvs.web.deps import SERVICES
-from lvs.web.identity import peek_user_id
+from lvs.web.identity import has_chosen, peek_user_id
 from lvs.web.urls import route_url
 from lvs.web.views import FoldersView, FolderView, HomeView, RowLink, ShowsView, ShowView
 
@@ -34,12 +36,12 @@ GRID_PARAMS = frozenset(f.name for f in fields(LibraryQuery))
 """Query parameters that only the library grid reads: on ``/`` they mean an old library URL."""
 
 
-def provide_home_service(db_session: AsyncSession) -> HomeService:
-    return HomeService(db_session)
+def provide_home_service(db_session: AsyncSession, allowance: Allowance) -> HomeService:
+    return HomeService(db_session, allowance)
 
 
-def provide_shows_service(db_session: AsyncSession) -> ShowsService:
-    return ShowsService(db_session)
+def provide_shows_service(db_session: AsyncSession, allowance: Allowance) -> ShowsService:
+    return ShowsService(db_session, allowance)
 
 
 def _url(request: Request[Any, Any, Any], name: str, **params: Any) -> str:
@@ -105,8 +107,14 @@ class HomeController(Controller):
 
     @get("/", name="home")
     async def home(
-        self, request: HTMXRequest, home_service: HomeService, settings: Settings
+        self,
+        request: HTMXRequest,
+        home_service: HomeService,
+        profiles: ProfileService,
+        settings: Settings,
     ) -> Template | Redirect:
+        if not request.htmx and not has_chosen(request) and await profiles.any_named():
+            return Redirect(path=_url(request, "profiles"), status_code=HTTP_303_SEE_OTHER)
         if GRID_PARAMS.intersection(request.query_params.keys()):
             grid = _url(request, "library")
             return Redirect(

@@ -24,7 +24,7 @@ from lvs.services.favorites import FavoriteService
 from lvs.services.media import MediaService
 from lvs.services.tags import TagService
 from lvs.web.answers import done, url
-from lvs.web.deps import SERVICES
+from lvs.web.deps import SERVICES, allowance_of
 from lvs.web.errors import Problem, is_htmx, shows_errors
 from lvs.web.inputs import FavoriteForm, NoFields, PositionInput, TagInput, form_of
 from lvs.web.ratelimit import HOUSEHOLD
@@ -68,7 +68,9 @@ async def tag_list(
     request: Request[Any, Any, Any], session: AsyncSession, problem: Problem
 ) -> Response[Any] | None:
     """A tag that cannot be used: the tag section again, with the message and what was typed."""
-    media = await MediaService(session=session).present(int(request.path_params["media_id"]))
+    allowance = await allowance_of(request, session)
+    media_id = int(request.path_params["media_id"])
+    media = await MediaService(session=session).present(media_id, allowance)
     gate = request.app.state.write_gate
     tags = await TagService(session, gate).for_media(media.media_hash)
     view = TagList(media.id, tags, error=problem.message, value=problem.value)

@@ -33,6 +33,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from lvs.db.models import MAX_ID
 from lvs.services.activity import MAX_SECONDS
 from lvs.services.errors import InvalidInput
+from lvs.services.profiles import parse_avatar, parse_pin, parse_profile_name
 from lvs.services.queue import MAX_SEED, QueueRef, parse_ref
 from lvs.services.ratings import parse_rating_value
 
@@ -44,14 +45,20 @@ __all__ = [
     "LoopInput",
     "MoveInput",
     "NoFields",
+    "PickInput",
+    "PinInput",
     "PlaylistAddForm",
     "PlaylistItemJson",
     "PlaylistNameInput",
     "PlaylistPatch",
     "PositionInput",
+    "ProfileInput",
+    "ProfileUpdate",
+    "ProfileUpdateForm",
     "QueryTextMiddleware",
     "QueueParams",
     "RatingInput",
+    "RestrictInput",
     "TagInput",
     "bad_request",
     "form_of",
@@ -425,3 +432,109 @@ def json_of(kind: type[In]) -> dict[str, Provide]:
 
     provide.__annotations__["return"] = kind
     return {"payload": Provide(provide)}
+
+
+# -- household profiles ---------------------------------------------------------------------------
+
+
+def _flag(raw: object) -> bool:
+    """A checkbox (``1``/``on``) or a JSON boolean."""
+    if isinstance(raw, bool):
+        return raw
+    return str(raw or "").lower() in {"1", "on", "true", "yes"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileInput:
+    """A new profile: ``name``, ``avatar`` (a colour name), an optional 4-digit ``pin``, and
+    ``adopt`` (start from this browser's own ratings, favorites and history)."""
+
+    name: str
+    avatar: str
+    pin: str | None = None
+    adopt: bool = False
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        return cls(
+            parse_profile_name(fields.get("name")),
+            parse_avatar(fields.get("avatar")),
+            parse_pin(fields.get("pin")),
+            _flag(fields.get("adopt")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileUpdate:
+    """Rename or recolour a profile, or make it (or not) an admin."""
+
+    name: str | None = None
+    avatar: str | None = None
+    is_admin: bool | None = None
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        return cls(
+            parse_profile_name(fields["name"]) if "name" in fields else None,
+            parse_avatar(fields["avatar"]) if "avatar" in fields else None,
+            _flag(fields["is_admin"]) if "is_admin" in fields else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileUpdateForm(ProfileUpdate):
+    """The manage page's form: an unticked "admin" box sends nothing, which means off."""
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        return cls(
+            parse_profile_name(fields.get("name")),
+            parse_avatar(fields.get("avatar")),
+            _flag(fields.get("is_admin")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PinInput:
+    """``pin``: 4 digits, or empty (``null`` in JSON) to remove the PIN."""
+
+    pin: str | None
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        return cls(parse_pin(fields.get("pin")))
+
+
+@dataclass(frozen=True, slots=True)
+class PickInput:
+    """Picking a profile: its ``pin`` when it has one."""
+
+    pin: str | None
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        raw = fields.get("pin")
+        return cls(None if raw in (None, "") else str(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class RestrictInput:
+    """``restricted`` and what it allows: ``folders``/``tags`` lists in JSON; in the form, one
+    checkbox per choice named ``folder:<name>`` or ``tag:<key>``."""
+
+    restricted: bool
+    folders: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, fields: Fields) -> Self:
+        folders: list[str] = []
+        tags: list[str] = []
+        for name, kind, found in (("folders", "folder:", folders), ("tags", "tag:", tags)):
+            listed = fields.get(name)
+            if listed is not None:
+                if not isinstance(listed, list) or not all(isinstance(v, str) for v in listed):
+                    raise InvalidInput("must be a list of names", field=name)
+                found += listed
+            found += [k.removeprefix(kind) for k, v in fields.items() if k.startswith(kind) and v]
+        return cls(_flag(fields.get("restricted")), tuple(folders), tuple(tags))

@@ -36,7 +36,8 @@ from lvs.services.tags import TagService
 from lvs.settings import Settings
 from lvs.web.accel import FileSender
 from lvs.web.answers import url
-from lvs.web.deps import SERVICES
+from lvs.web.deps import SERVICES, allowance_of
+from lvs.web.identity import picked_profile
 from lvs.web.inputs import MAX_SECONDS, QueueParams, bad_request, queue_params
 from lvs.web.ranges import media_type_for
 from lvs.web.views import (
@@ -51,7 +52,6 @@ from lvs.web.views import (
 __all__ = [
     "MediaController",
     "StreamPaths",
-    "present_media",
 ]
 
 
@@ -75,13 +75,6 @@ class StreamPaths:
         while len(self._paths) > self._size:
             self._paths.popitem(last=False)
         return path
-
-
-async def present_media(media_service: MediaService, media_id: int) -> Media:
-    """The video with this id whose file is present, else ``UnknownMedia`` (a 404).
-
-    For code written before the ``media`` dependency: a handler now takes ``media: Media``."""
-    return await media_service.present(media_id)
 
 
 def _thumbnail_width(size: str) -> int:
@@ -183,11 +176,13 @@ class MediaController(Controller):
         # A player seeking fires range request after range request: remember where the file
         # is for a few seconds instead of asking the database each time. A file that moved or
         # vanished meanwhile answers 404 from the response itself (it opens by path).
+        # A browser on a profile is checked every time: its allowance may have changed.
         paths: StreamPaths = request.app.state.stream_paths
-        path = paths.get(media_id)
+        path = paths.get(media_id) if picked_profile(request) is None else None
         if path is None:  # (a session only when needed: this is the hottest route)
             async with request.app.state.sessions() as session:
-                media = await MediaService(session=session).present(media_id)
+                allowance = await allowance_of(request, session)
+                media = await MediaService(session=session).present(media_id, allowance)
             path = paths.put(media_id, media.path)
         files: FileSender = request.app.state.files  # behind nginx: X-Accel-Redirect
         return files(request.scope, path, media_type=media_type_for(path))

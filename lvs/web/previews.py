@@ -13,10 +13,8 @@ from litestar.response import File
 
 from lvs.db.models import Media
 from lvs.library.sprites import SPRITE_NAME, preview_paths, previews_ready
-from lvs.services.media import MediaService
 from lvs.settings import Settings
 from lvs.web.deps import SERVICES
-from lvs.web.media import present_media
 
 __all__ = ["PreviewController", "previews_link"]
 
@@ -42,10 +40,7 @@ class PreviewController(Controller):
     include_in_schema = False
 
     @get("/previews.vtt", name="previews_vtt")
-    async def index(
-        self, media_id: int, media_service: MediaService, settings: Settings, v: str | None = None
-    ) -> Response[str]:
-        media = await present_media(media_service, media_id)
+    async def index(self, media: Media, settings: Settings, v: str | None = None) -> Response[str]:
         _, vtt = preview_paths(settings.previews_dir, media.media_hash)
         try:
             text = vtt.read_text(encoding="utf-8")
@@ -60,10 +55,7 @@ class PreviewController(Controller):
         )
 
     @get("/previews.jpg", name="previews_jpg")
-    async def sprite(
-        self, media_id: int, media_service: MediaService, settings: Settings, v: str | None = None
-    ) -> File:
-        media = await present_media(media_service, media_id)
+    async def sprite(self, media: Media, settings: Settings, v: str | None = None) -> File:
         sprite, _ = preview_paths(settings.previews_dir, media.media_hash)
         if not sprite.is_file():
             raise NotFoundException("No scrub previews yet")

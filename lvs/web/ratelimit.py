@@ -98,7 +98,10 @@ class WriteLimiter:
         return client_address(peer, forwarded_for(connection), self.trusted)
 
     async def hit(self, connection: ASGIConnection[Any, Any, Any, Any]) -> RateLimitDecision:
-        key = self.client(connection)
+        return await self.hit_key(self.client(connection))
+
+    async def hit_key(self, key: str) -> RateLimitDecision:
+        """Count one against ``key`` (a client address, or e.g. a profile's id)."""
         if self.breaker.open:  # failed moments ago: fail open without waiting again
             return RateLimitDecision(True)
         try:

@@ -19,9 +19,9 @@ from lvs.services.errors import UnknownMedia
 from lvs.services.media import MediaService
 from lvs.services.ratings import RatingService, RatingSummary
 from lvs.web.answers import done
-from lvs.web.deps import BY_HASH, rating_service
+from lvs.web.deps import BY_HASH, allowance_of, rating_service
 from lvs.web.errors import Problem, is_htmx, shows_errors
-from lvs.web.identity import peek_user_id
+from lvs.web.identity import peek_user_id, picked_profile
 from lvs.web.inputs import RatingInput, form_of, json_of, read_form, safe_next
 from lvs.web.ratelimit import RATINGS
 from lvs.web.views import RatingWidget
@@ -36,7 +36,8 @@ async def rating_widget(
     (its fragment for htmx, a small page with a way back otherwise)."""
     media_hash = str(request.path_params.get("media_hash", ""))
     try:
-        await MediaService(session=session).present_by_hash(media_hash)
+        allowance = await allowance_of(request, session)
+        await MediaService(session=session).present_by_hash(media_hash, allowance)
     except UnknownMedia:
         return None
     try:
@@ -118,6 +119,11 @@ class RatingApiController(Controller):
         check): the cache answers, or the service reads it in one statement in its own
         session."""
         state, viewer = request.app.state, peek_user_id(request)
+        if picked_profile(request) is not None:  # a profile: is this video in its allowance?
+            async with state.sessions() as session:
+                allowance = await allowance_of(request, session)
+                if allowance.restricted:
+                    await MediaService(session=session).present_by_hash(media_hash, allowance)
         summary = await RatingService.cached(state.summary_cache, media_hash, viewer)
         if summary is None:
             async with state.sessions() as session:
