@@ -198,9 +198,11 @@ class MediaController(Controller):
         if not media.has_thumbnail or not small.is_file():
             raise NotFoundException("No thumbnail yet")
         path = thumbnail_path(settings.thumbs_dir, media.media_hash, width)
-        cache = "public, max-age=31536000, immutable"
+        # private: the browser keeps it for good (the URL names the fingerprint), but no shared
+        # cache hands it to someone who has not passed LVS_PASSWORD or whose profile may not see it
+        cache = "private, max-age=31536000, immutable"
         if not path.is_file() and not await _make_thumbnail(request, media, path, width):
-            path, cache = small, "public, max-age=300"
+            path, cache = small, "private, max-age=300"
         return File(
             path,
             content_disposition_type="inline",

@@ -18,8 +18,9 @@ from lvs.web.deps import SERVICES
 
 __all__ = ["PreviewController", "previews_link"]
 
-IMMUTABLE = "public, max-age=31536000, immutable"
-BRIEF = "public, max-age=60"
+#: private: kept by the browser, never by a shared cache (the password and profiles hold).
+IMMUTABLE = "private, max-age=31536000, immutable"
+BRIEF = "private, max-age=60"
 
 
 def previews_link(settings: Settings, media: Media) -> str | None:

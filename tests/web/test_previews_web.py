@@ -45,7 +45,7 @@ def test_previews_appear_once_made_and_are_cached_by_fingerprint(
     vtt = client.get(src)
     assert vtt.status_code == 200
     assert vtt.headers["content-type"].startswith("text/vtt")
-    assert vtt.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert vtt.headers["cache-control"] == "private, max-age=31536000, immutable"
     assert vtt.text.startswith("WEBVTT")
     # Every cue names the sprite pinned to this fingerprint, so a changed file is a new URL.
     targets = [line for line in vtt.text.splitlines() if "#xywh=" in line]
@@ -55,11 +55,11 @@ def test_previews_appear_once_made_and_are_cached_by_fingerprint(
     sprite = client.get(f"{jpg_url}?v={media_hash}")
     assert sprite.status_code == 200
     assert sprite.headers["content-type"] == "image/jpeg"
-    assert sprite.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert sprite.headers["cache-control"] == "private, max-age=31536000, immutable"
     assert sprite.content[:3] == b"\xff\xd8\xff"
     # An old or missing fingerprint in the URL: cached briefly only.
-    assert client.get(jpg_url).headers["cache-control"] == "public, max-age=60"
-    assert client.get(f"{vtt_url}?v=0000").headers["cache-control"] == "public, max-age=60"
+    assert client.get(jpg_url).headers["cache-control"] == "private, max-age=60"
+    assert client.get(f"{vtt_url}?v=0000").headers["cache-control"] == "private, max-age=60"
 
 
 @pytest.mark.parametrize("path", ["/media/999999/previews.vtt", "/media/0/previews.jpg"])

@@ -289,7 +289,13 @@ def test_a_restricted_profile_gets_404_for_every_route_of_a_video_outside_it(
         same_site = {"sec-fetch-site": "same-origin"}  # as lvs's own pages ask
         kwargs: dict[str, Any] = {"headers": {"x-csrftoken": token, **same_site}}
         if method in {"POST", "PUT", "PATCH"}:
-            form = {"_csrf_token": token, "value": "3", "seconds": "10", "name": "x"}
+            form = {
+                "_csrf_token": token,
+                "value": "3",
+                "seconds": "10",
+                "name": "x",
+                "playlist": "new",
+            }
             kwargs = {"headers": JSON, "json": BODY} if api else {"data": form}
         response = client.request(method, path, follow_redirects=False, **kwargs)
         assert response.status_code == 404, (name, method, path, response.status_code)
