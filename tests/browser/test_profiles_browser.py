@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from lvs.settings import Settings
 
 DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -22,9 +23,11 @@ def base(serve_app: ServeFn, scanned: Settings) -> str:
 
 @pytest.fixture(params=[True, False], ids=["js", "no-js"])
 def contexts(request: pytest.FixtureRequest, browser: Browser) -> Iterator[list[BrowserContext]]:
-    """Two devices of the household (two contexts: their own cookies), JavaScript on or off."""
+    """Two devices of the household (two contexts: their own cookies), a laptop and a phone,
+    JavaScript on or off."""
     made = [
-        browser.new_context(viewport=DESKTOP, java_script_enabled=request.param) for _ in range(2)
+        browser.new_context(viewport=size, java_script_enabled=request.param)
+        for size in (DESKTOP, PHONE)
     ]
     yield made
     for ctx in made:
@@ -77,6 +80,13 @@ def test_who_is_watching_and_switching_profiles(contexts: list[BrowserContext], 
     expect(phone.locator(".profile-chip")).to_contain_text("Dad")
     phone.goto(base + "/library")
     expect(phone.locator("#library-grid li.card")).to_have_count(3)
+    # On the phone the header with the profile chip is still one row, nothing wider than it.
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    header = phone.locator("header.site").bounding_box()
+    assert header is not None and header["height"] <= 60
+    expect(
+        phone.get_by_role("link", name="Dad")
+    ).to_be_visible()  # named, though only the avatar shows
 
     # The laptop is still Mum, whatever the phone did.
     laptop.goto(base + "/")
