@@ -40,6 +40,9 @@ PAGES: list[tuple[str, str]] = [
     ("tags", "/tags"),
     ("help", "/help"),
     ("watch", "/media/{media}"),
+    ("playlists", "/playlists"),
+    ("profiles", "/profiles"),
+    ("status", "/status"),
 ]
 
 
