@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from lvs.db.models import Favorite, LibraryTotals, Media, Position, ScanStatus, View
 from lvs.services.allowance import ALL, Allowance
 from lvs.services.library import Card, LibraryService
+from lvs.services.media import first_present_id
 
 __all__ = ["ROW_SIZE", "Home", "HomeService", "Row", "RowKind", "ScanProgress"]
 
@@ -72,17 +72,6 @@ class Home:
     @property
     def first_run(self) -> bool:
         return self.total == 0
-
-
-def _one_per_hash(media_hash: Any) -> Any:
-    """``media.id`` of the first present file with this fingerprint (a video saved twice shows
-    once)."""
-    other = aliased(Media)
-    return (
-        select(func.min(other.id))
-        .where(other.media_hash == media_hash, other.missing.is_(False))
-        .scalar_subquery()
-    )
 
 
 class HomeService:
@@ -165,7 +154,7 @@ class HomeService:
             .join(Position, Position.media_hash == Media.media_hash)
             .where(
                 Position.user_id == bindparam("user_id"),
-                Media.id == _one_per_hash(Position.media_hash),
+                Media.id == first_present_id(Position.media_hash),
             )
             .order_by(Position.updated_at.desc(), Media.id)
         )
@@ -255,7 +244,7 @@ class HomeService:
             .join(Favorite, Favorite.media_hash == Media.media_hash)
             .where(
                 Favorite.user_id == bindparam("user_id"),
-                Media.id == _one_per_hash(Favorite.media_hash),
+                Media.id == first_present_id(Favorite.media_hash),
             )
             .order_by(Favorite.created_at.desc(), Media.id)
         )

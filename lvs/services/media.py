@@ -3,19 +3,33 @@ A video whose file is gone, or a key that cannot name one, is ``UnknownMedia``."
 
 from __future__ import annotations
 
+from typing import Any
+
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from lvs.db.models import MAX_ID, MEDIA_HASH, Media
 from lvs.services.allowance import Allowance
 from lvs.services.errors import UnknownMedia
 
-__all__ = ["MediaRepository", "MediaService"]
+__all__ = ["MediaRepository", "MediaService", "first_present_id"]
 
 
 class MediaRepository(SQLAlchemyAsyncRepository[Media]):
     model_type = Media
+
+
+def first_present_id(media_hash: Any) -> Any:
+    """SQL: ``media.id`` of the first present file with this fingerprint, so a video saved
+    twice is listed once (home rows, playlists)."""
+    other = aliased(Media)
+    return (
+        select(func.min(other.id))
+        .where(other.media_hash == media_hash, other.missing.is_(False))
+        .scalar_subquery()
+    )
 
 
 class MediaService(SQLAlchemyAsyncRepositoryService[Media, MediaRepository]):

@@ -19,11 +19,11 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from lvs.db.models import MAX_ID, Media, Playlist, PlaylistItem
 from lvs.services.allowance import ALL, Allowance
 from lvs.services.errors import InvalidInput, UnknownPlaylist
+from lvs.services.media import first_present_id
 from lvs.services.queue import MAX_SEED, Queue, QueueRef, locate, play_order
 from lvs.services.shows import ShowsService
 from lvs.services.writes import WriteGate, ensure_user, insert_for, run_write
@@ -77,17 +77,6 @@ class Entry:
     item_id: int | None = None
 
 
-def _first_present(media_hash: Any) -> Any:
-    """``media.id`` of the first present file with this fingerprint (a video saved twice plays
-    once)."""
-    other = aliased(Media)
-    return (
-        select(func.min(other.id))
-        .where(other.media_hash == media_hash, other.missing.is_(False))
-        .scalar_subquery()
-    )
-
-
 class PlaylistService:
     def __init__(self, session: AsyncSession, gate: WriteGate, allowance: Allowance = ALL) -> None:
         self.session = session
@@ -134,7 +123,7 @@ class PlaylistService:
         if ref.kind == "playlist":
             stmt = (
                 select(Media, PlaylistItem.id)
-                .join(PlaylistItem, Media.id == _first_present(PlaylistItem.media_hash))
+                .join(PlaylistItem, Media.id == first_present_id(PlaylistItem.media_hash))
                 .where(PlaylistItem.playlist_id == ref.playlist_id)
                 .order_by(PlaylistItem.position, PlaylistItem.id)
             )
