@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -124,6 +125,23 @@ def new_pg_database() -> Iterator[str]:
         yield f"{base.rsplit('/', 1)[0]}/{name}"
     finally:
         asyncio.run(_pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def target(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """Another machine for export/import tests: an empty, migrated database on the same backend
+    as ``settings`` (its own SQLite file, or its own PostgreSQL database)."""
+    data = tmp_path / "new-machine"
+    data.mkdir()
+    s = replace(settings, data_dir=data, db_path=data / "lvs.db")
+    if settings.is_sqlite:
+        migrate(s)
+        yield s
+        return
+    with new_pg_database() as url:
+        s = replace(s, database_url=url)
+        migrate(s)
+        yield s
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

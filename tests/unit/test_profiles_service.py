@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from conftest import new_pg_database, run_scan
+from conftest import run_scan
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lvs.db.config import make_engine, migrate
+from lvs.db.config import make_engine
 from lvs.db.models import Media, MediaTag, Tag, User
 from lvs.services.allowance import ALL, Allowance
 from lvs.services.errors import InvalidInput
@@ -47,21 +45,6 @@ async def titles(session: AsyncSession, allowance: Allowance) -> set[str]:
 def source(settings: Settings) -> Settings:
     run_scan(settings, thumbnails=False)
     return settings
-
-
-@pytest.fixture
-def target(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
-    data = tmp_path / "new-machine"
-    data.mkdir()
-    s = replace(settings, data_dir=data, db_path=data / "lvs.db")
-    if settings.is_sqlite:
-        migrate(s)
-        yield s
-        return
-    with new_pg_database() as url:
-        s = replace(s, database_url=url)
-        migrate(s)
-        yield s
 
 
 async def test_the_first_profile_is_admin_and_only_an_admin_manages(source: Settings) -> None:

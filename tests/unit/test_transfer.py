@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,23 +84,6 @@ def source(settings: Settings) -> Settings:
     """The old machine: a scanned library (no thumbnails) with the household's data to come."""
     run_scan(settings, thumbnails=False)
     return settings
-
-
-@pytest.fixture
-def target(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
-    """The new machine: an empty, migrated database on the same backend as ``source`` (its own
-    SQLite file, or its own PostgreSQL database)."""
-    data = tmp_path / "new-machine"
-    data.mkdir()
-    s = replace(settings, data_dir=data, db_path=data / "lvs.db")
-    if settings.is_sqlite:
-        migrate(s)
-        yield s
-        return
-    with new_pg_database() as url:
-        s = replace(s, database_url=url)
-        migrate(s)
-        yield s
 
 
 async def hashes(settings: Settings) -> dict[str, str]:
