@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -48,6 +49,7 @@ from lvs.web.api import MediaApiController, PlaylistApiController
 from lvs.web.assets import AssetManifest, PrecompressedStatic, StaticFileSystem
 from lvs.web.auth import LoginController, LoginRequiredMiddleware, PasswordCheck
 from lvs.web.errors import EXPECTED, exception_handlers
+from lvs.web.fragments import FragmentCacheExtension
 from lvs.web.home import HomeController
 from lvs.web.hosts import AllowedHosts
 from lvs.web.household import ActivityController, FavoriteController, TagController
@@ -190,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=MAX_BODY,
         before_send=[add_security_headers],
+        on_startup=[_freeze_startup_objects],
         on_shutdown=[rating_writer.stop, summary_cache.stop, converter.close],
         state=State(
             {
@@ -235,6 +238,15 @@ def _converter(settings: Settings) -> Converter:
     )
 
 
+def _freeze_startup_objects() -> None:
+    """Move what start-up made (modules, routes, templates, the ORM's mappers) out of the
+    garbage collector's sight: a full collection then walks only what requests made, about
+    1 ms instead of 55 (one in every thousand or so library pages paid that, and every
+    request in flight with it)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     manifest = AssetManifest(resource_dir("static"))
     env = engine.engine
@@ -245,6 +257,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     env.filters["filesize"] = format_size
     env.filters["ago"] = format_ago
     env.autoescape = True
+    env.add_extension(FragmentCacheExtension)
     env.auto_reload = False  # templates ship with the package: no stat() per include
     # ... and a plain dict of every compiled template instead of the thread-locked LRU, which
     # cost a lock and a queue shuffle per include (a library page includes 70 partials).

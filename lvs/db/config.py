@@ -69,8 +69,14 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     if settings.is_sqlite:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         pool = {"pool_size": 8, "max_overflow": 8} if pooled else {"poolclass": NullPool}
-        # One trip to aiosqlite's thread per statement (lvs.db.sqlite_driver), not four.
-        engine = create_async_engine(settings.db_url, module=one_trip_dbapi(), **pool)
+        # One trip to aiosqlite's thread per statement (lvs.db.sqlite_driver), not four, and
+        # none for a cheap read, which runs on the loop's thread (hence check_same_thread).
+        engine = create_async_engine(
+            settings.db_url,
+            module=one_trip_dbapi(),
+            connect_args={"check_same_thread": False},
+            **pool,
+        )
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
     pool = (

@@ -10,12 +10,22 @@ It is the same sqlite3 connection and the same SQL in the same order, so transac
 (still translated by SQLAlchemy's adapter) and results are unchanged. It plugs in through the
 engine's documented ``module=`` argument (see ``lvs.db.config.make_engine``); the two private
 names it relies on (aiosqlite's ``Connection._execute`` and ``_conn``) are pinned by the aiosqlite
-range in pyproject.toml and covered by every test that touches SQLite."""
+range in pyproject.toml and covered by every test that touches SQLite.
+
+Cheap reads take no trip at all. A read (a statement that returns rows and changes none) whose
+last run cost under ``INLINE_SECONDS`` runs on the event loop's own thread: its thread hop cost
+more than the read (a library page's four reads took 3 ms of hops and GIL hand-offs for 1 ms of
+SQLite). Readers never wait for a lock in WAL mode, so such a read blocks the loop for about the
+time it was measured at. Every other statement, and any read not known to be cheap (the first
+run of each, one that came out slow), goes to aiosqlite's thread as before, where it is measured
+again: by the CPU its thread spent (a wait for the GIL is not the statement's cost), and, when it
+ran on the loop, by the wall time it held the loop (a read from a cold disk counts in full)."""
 
 from __future__ import annotations
 
 import collections
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,13 +38,51 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["one_trip_dbapi"]
+__all__ = ["INLINE_SECONDS", "one_trip_dbapi"]
 
-_Outcome = tuple[Any, list[Any], int, int | None, bool]
+INLINE_SECONDS = 0.001
+"""A read measured under this runs on the event loop's thread (the longest it may block it)."""
+
+_MAX_KNOWN = 4096  # distinct read statements remembered (an app has a few hundred)
+
+_Outcome = tuple[Any, list[Any], int, int | None, bool, float]
+
+_read_cost: dict[str, float] = {}
+"""Seconds each read statement (by its SQL) took the last time it ran."""
+
+
+def _cheap(operation: str) -> bool:
+    cost = _read_cost.get(operation)
+    return cost is not None and cost < INLINE_SECONDS
+
+
+def _remember(operation: str, outcome: _Outcome) -> None:
+    description, _rows, rowcount, _lastrowid, _in_transaction, cost = outcome
+    if description is None or rowcount != -1:  # it changed rows (or returned none): not a read
+        _read_cost.pop(operation, None)
+        return
+    if len(_read_cost) >= _MAX_KNOWN and operation not in _read_cost:
+        _read_cost.clear()
+    _read_cost[operation] = cost
 
 
 def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool = False) -> _Outcome:
-    """On the connection's thread: the whole statement, rows included."""
+    """On aiosqlite's thread: the whole statement, rows included, and the CPU it took there."""
+    start = time.thread_time()
+    outcome = _statement(conn, operation, parameters, many)
+    return *outcome, time.thread_time() - start
+
+
+def _run_here(conn: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
+    """On the event loop's thread: the whole read, and how long it held the loop."""
+    start = time.perf_counter()
+    outcome = _statement(conn, operation, parameters, False)
+    return *outcome, time.perf_counter() - start
+
+
+def _statement(
+    conn: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> tuple[Any, list[Any], int, int | None, bool]:
     cursor = conn.cursor()
     try:
         if many:
@@ -97,11 +145,17 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _trip(self, operation: str, parameters: Any, many: bool = False) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        outcome: _Outcome
         async with self._adapt_connection._execute_mutex:
-            outcome: _Outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                _run, connection._conn, operation, parameters, many
-            )
-        self._description, rows, self._rowcount, self._lastrowid, in_transaction = outcome
+            if not many and _cheap(operation):
+                outcome = _run_here(connection._conn, operation, parameters)
+            else:
+                outcome = await connection._execute(  # type: ignore[no-untyped-call]
+                    _run, connection._conn, operation, parameters, many
+                )
+        if not many:
+            _remember(operation, outcome)
+        self._description, rows, self._rowcount, self._lastrowid, in_transaction, _ = outcome
         self._rows = collections.deque(rows)
         self._adapt_connection._in_transaction = in_transaction  # type: ignore[attr-defined]
 

@@ -24,7 +24,7 @@ from lvs.db.models import MAX_ID, Media, Playlist, PlaylistItem
 from lvs.services.allowance import ALL, Allowance
 from lvs.services.errors import InvalidInput, UnknownPlaylist
 from lvs.services.media import first_present_id
-from lvs.services.queue import MAX_SEED, Queue, QueueRef, locate, play_order
+from lvs.services.queue import MAX_SEED, Queue, QueueRef, locate, play_order, shown_places
 from lvs.services.shows import ShowsService
 from lvs.services.writes import WriteGate, ensure_user, insert_for, run_write
 
@@ -118,30 +118,34 @@ class PlaylistService:
         return await self._entries(QueueRef.playlist(playlist_id))
 
     async def _entries(self, ref: QueueRef) -> list[Entry]:
-        """The present videos of a list, in its order: the one query for every list."""
+        """The present videos of a list, in its order."""
+        rows = await self.session.execute(self._listed(ref, Media))
+        return [Entry(m, None if item is None else int(item)) for m, item in rows.all()]
+
+    def _listed(self, ref: QueueRef, what: Any) -> Any:
+        """``what`` (the ``Media`` row, or only its id) and the playlist item of each present
+        video of a list, in its order: the one query for every list."""
         stmt: Any
         if ref.kind == "playlist":
             stmt = (
-                select(Media, PlaylistItem.id)
+                select(what, PlaylistItem.id)
                 .join(PlaylistItem, Media.id == first_present_id(PlaylistItem.media_hash))
                 .where(PlaylistItem.playlist_id == ref.playlist_id)
                 .order_by(PlaylistItem.position, PlaylistItem.id)
             )
         elif ref.kind == "folder":
             stmt = (
-                select(Media, null())
+                select(what, null())
                 .where(ShowsService(self.session).directly_in(ref.key))
                 .order_by(Media.rel_path, Media.id)
             )
         else:
-            stmt = select(Media, null()).where(Media.show_key == ref.key)
+            stmt = select(what, null()).where(Media.show_key == ref.key)
             if ref.kind == "season":
                 stmt = stmt.where(func.coalesce(Media.season, 0) == ref.season)
             stmt = stmt.order_by(func.coalesce(Media.season, 0), Media.episode, Media.id)
         # Present videos this profile may watch: the rest are skipped as if they did not exist.
-        stmt = stmt.where(Media.missing.is_(False), self.allowance.where())
-        rows = await self.session.execute(stmt)
-        return [Entry(m, None if item is None else int(item)) for m, item in rows.all()]
+        return stmt.where(Media.missing.is_(False), self.allowance.where())
 
     async def queue(
         self,
@@ -157,16 +161,23 @@ class PlaylistService:
         to play."""
         if ref.kind == "playlist":
             title = (await self.owned(user_id, ref.playlist_id)).name
-        entries = await self._entries(ref)
-        if ref.kind != "playlist":
-            if not entries:
-                raise UnknownPlaylist("Nothing to play in this list")
-            title = self._title(ref, entries[0].media)
-        items = [entries[k] for k in play_order(len(entries), shuffle)]
+        listed = (await self.session.execute(self._listed(ref, Media.id))).all()
+        if ref.kind != "playlist" and not listed:
+            raise UnknownPlaylist("Nothing to play in this list")
+        ids = [(int(m), None if item is None else int(item)) for m, item in listed]
+        ids = [ids[k] for k in play_order(len(ids), shuffle)]
         current = None
         if media_id is not None:
-            current = locate([e.media.id for e in items], media_id, i)
-        return Queue(ref, title, items, current, shuffle, loop)
+            current = locate([m for m, _ in ids], media_id, i)
+        places = shown_places(len(ids), current, loop)
+        wanted = {ids[p][0] for p in places}
+        rows = await self.session.scalars(select(Media).where(Media.id.in_(wanted)))
+        media = {m.id: m for m in rows.all()}
+        # (A video gone between the two reads is left out of what is shown.)
+        shown = {p: Entry(media[ids[p][0]], ids[p][1]) for p in places if ids[p][0] in media}
+        if ref.kind != "playlist":
+            title = self._title(ref, shown[min(shown)].media if shown else None)
+        return Queue(ref, title, len(ids), shown, current, shuffle, loop)
 
     async def start(
         self, user_id: uuid.UUID | None, ref: QueueRef, shuffle: bool, loop: bool
@@ -178,7 +189,7 @@ class PlaylistService:
             loop = loop or (await self.owned(user_id, ref.playlist_id)).loop
         seed = random.randint(0, MAX_SEED) if shuffle else None
         started = await self.queue(user_id, ref, shuffle=seed, loop=loop)
-        if not started.items:
+        if not started.size or 0 not in started.shown:
             raise InvalidInput("is empty: add videos to it first", field="list", label="List")
         return replace(started, current=0)
 
@@ -198,13 +209,15 @@ class PlaylistService:
         if not media.show_key:
             return None
         show = await self.queue(user_id, QueueRef("show", media.show_key), media.id)
-        return show if len(show.items) > 1 and show.current is not None else None
+        return show if show.size > 1 and show.current is not None else None
 
     @staticmethod
-    def _title(ref: QueueRef, first: Media) -> str:
+    def _title(ref: QueueRef, one: Media | None) -> str:
+        """A list's heading: a folder's name, or its show's title (read off any of its videos),
+        with the season."""
         if ref.kind == "folder":
             return ref.key.rsplit("/", 1)[-1]
-        show = first.show_title or ref.key
+        show = (one.show_title if one is not None else None) or ref.key
         if ref.kind == "season":
             return f"{show} · Season {ref.season}" if ref.season else f"{show} · Episodes"
         return show

@@ -31,6 +31,8 @@ __all__ = [
     "parse_ref",
     "play_order",
     "queue_query",
+    "shown_places",
+    "window",
 ]
 
 MAX_SEED = 2**31 - 1
@@ -155,28 +157,48 @@ def queue_query(ref: QueueRef, i: int, shuffle: int | None = None, loop: bool = 
 
 @dataclass(frozen=True, slots=True)
 class Queue(Generic[T]):
-    """A list being played: its ``items`` in play order, which one is playing (``current``,
-    None when the video is not in it: then "Next" is the first), and how the URL says so."""
+    """A list being played: ``size`` places in play order, which one is playing (``current``,
+    None when the video is not in it: then "Next" is the first), and how the URL says so.
+
+    Only the places a page shows are loaded (``shown``: the window around ``current``, and
+    the previous and next ones), so a show of 500 episodes costs a page 25 rows, not 500."""
 
     ref: QueueRef
     title: str
-    items: list[T]
+    size: int
+    shown: dict[int, T]
     current: int | None
     shuffle: int | None = None
     loop: bool = False
 
     @property
     def previous(self) -> int | None:
-        return neighbours(len(self.items), -1 if self.current is None else self.current, self.loop)[
-            0
-        ]
+        return neighbours(self.size, -1 if self.current is None else self.current, self.loop)[0]
 
     @property
     def next(self) -> int | None:
-        return neighbours(len(self.items), -1 if self.current is None else self.current, self.loop)[
-            1
-        ]
+        return neighbours(self.size, -1 if self.current is None else self.current, self.loop)[1]
 
     def query(self, i: int) -> str:
         """The query string of the watch page of place ``i`` of this queue."""
         return queue_query(self.ref, i, self.shuffle, self.loop)
+
+    @property
+    def window(self) -> list[tuple[int, T]]:
+        """The places listed on the watch page, with their entries."""
+        return [(k, self.shown[k]) for k in window(self.size, self.current) if k in self.shown]
+
+
+def window(size: int, current: int | None) -> range:
+    """The places of a list of ``size`` listed around place ``current``: two before it, twenty
+    after (from the start when nothing in the list is playing)."""
+    start = max(0, (current or 0) - 2)
+    return range(start, min(size, start + 23))
+
+
+def shown_places(size: int, current: int | None, loop: bool) -> set[int]:
+    """Every place a watch page needs the video of: the window, and the previous and next."""
+    places = set(window(size, current))
+    around = neighbours(size, -1 if current is None else current, loop)
+    places.update(p for p in around if p is not None)
+    return places

@@ -308,7 +308,7 @@ class QueueController(Controller):
         if queue.ref is None:
             raise InvalidInput("must name a list to play", field="list", label="List")
         started = await playlists.start(viewer, queue.ref, queue.shuffle is not None, queue.loop)
-        first = started.items[0].media.id
+        first = started.shown[0].media.id
         return Redirect(
             path=url(request, "watch", media_id=first) + started.query(0),
             status_code=HTTP_303_SEE_OTHER,

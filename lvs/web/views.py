@@ -211,23 +211,16 @@ class WatchView:
         q = self.queue
         if q is None or q.next is None:
             return None
-        return q.query(q.next), q.items[q.next].media
+        entry = q.shown.get(q.next)
+        return None if entry is None else (q.query(q.next), entry.media)
 
     @property
     def previous_in_queue(self) -> tuple[str, Media] | None:
         q = self.queue
         if q is None or q.previous is None:
             return None
-        return q.query(q.previous), q.items[q.previous].media
-
-    @property
-    def queue_window(self) -> list[tuple[int, Entry]]:
-        """The places of the queue shown on the page: two before this one, twenty after."""
-        q = self.queue
-        if q is None:
-            return []
-        start = max(0, (q.current or 0) - 2)
-        return [(k, q.items[k]) for k in range(start, min(len(q.items), start + 23))]
+        entry = q.shown.get(q.previous)
+        return None if entry is None else (q.query(q.previous), entry.media)
 
     @property
     def sources(self) -> list[tuple[str, str, str]]:

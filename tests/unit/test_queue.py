@@ -8,7 +8,16 @@ from urllib.parse import parse_qs
 import pytest
 
 from lvs.services.errors import InvalidInput
-from lvs.services.queue import Queue, QueueRef, locate, neighbours, parse_ref, play_order
+from lvs.services.queue import (
+    Queue,
+    QueueRef,
+    locate,
+    neighbours,
+    parse_ref,
+    play_order,
+    shown_places,
+    window,
+)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +102,9 @@ def test_locate_trusts_the_place_only_while_it_still_holds_the_video() -> None:
 
 
 def test_a_queue_builds_the_query_of_each_place() -> None:
-    q = Queue(QueueRef("season", "kiln", 1), "Kiln", ["a", "b", "c"], 2, shuffle=42, loop=True)
+    q = Queue(
+        QueueRef("season", "kiln", 1), "Kiln", 3, dict(enumerate("abc")), 2, shuffle=42, loop=True
+    )
     assert (q.previous, q.next) == (1, 0)
     assert parse_qs(q.query(0)[1:]) == {
         "list": ["season:kiln:1"],
@@ -101,6 +112,20 @@ def test_a_queue_builds_the_query_of_each_place() -> None:
         "shuffle": ["42"],
         "loop": ["1"],
     }
-    plain = Queue(QueueRef.playlist(3), "Mine", ["a", "b"], None)
+    plain = Queue(QueueRef.playlist(3), "Mine", 2, dict(enumerate("ab")), None)
     assert (plain.previous, plain.next) == (None, 0)
     assert plain.query(1) == "?list=p3&i=1"
+
+
+def test_a_page_loads_only_the_places_it_shows() -> None:
+    """Two before the one playing and twenty after, plus the previous and next (which wrap
+    around a looping list): a show of 500 episodes is 25 rows on a page, not 500."""
+    assert window(500, 100) == range(98, 121)
+    assert window(500, None) == range(0, 23)
+    assert window(10, 8) == range(6, 10)
+    assert shown_places(500, 100, loop=False) == set(range(98, 121))
+    assert shown_places(500, 0, loop=True) == set(range(0, 23)) | {499}
+    assert shown_places(500, 499, loop=True) == set(range(497, 500)) | {0}
+    assert shown_places(0, None, loop=False) == set()
+    q = Queue(QueueRef("show", "kiln"), "Kiln", 500, {k: str(k) for k in range(98, 121)}, 100)
+    assert q.window == [(k, str(k)) for k in range(98, 121)]

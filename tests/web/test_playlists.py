@@ -493,6 +493,32 @@ def test_an_episode_plays_the_next_episode_by_default(
     assert film.select_one("#queue") is None
 
 
+def test_an_episode_deep_in_a_long_show_lists_the_episodes_around_it(
+    empty_library: Settings,
+) -> None:
+    """A show of 60 episodes: the watch page of the 40th lists the 38th to the 60th, says
+    "40 of 60", and its Previous and Next are the 39th and the 41st; looping, the last one's
+    Next is the first."""
+    paths = [f"Shows/Long/Long S01E{n:02d}.mp4" for n in range(60, 0, -1)]
+    ids = add_videos(empty_library, paths)
+    episode = {n: ids[f"Shows/Long/Long S01E{n:02d}.mp4"] for n in range(1, 61)}
+    with TestClient(create_app(empty_library)) as client:
+        watch = get_page(client, f"/media/{episode[40]}")
+        assert queue_titles(watch) == [f"Long S01E{n:02d}" for n in range(38, 61)]
+        assert current(watch) == "Long S01E40"
+        assert "40 of 60" in text(one(watch, "#queue-title"))
+        prev = one(watch, "#queue a#prev-link")
+        assert urlsplit(str(prev["href"])).path == f"/media/{episode[39]}"
+        link = next_link(watch)
+        assert link is not None and urlsplit(str(link["href"])).path == f"/media/{episode[41]}"
+
+        query = parse_qs(urlsplit(str(link["href"])).query)["list"][0]
+        last = get_page(client, f"/media/{episode[60]}?list={query}&i=59&loop=1")
+        wrapped = next_link(last)
+        assert wrapped is not None
+        assert urlsplit(str(wrapped["href"])).path == f"/media/{episode[1]}"
+
+
 def test_play_this_folder_plays_its_own_videos_by_name(
     shows: tuple[TestClient[Litestar], dict[str, int]],
 ) -> None:
