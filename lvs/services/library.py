@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache, lru_cache
 from pathlib import PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from urllib.parse import urlencode
 from sqlalchemy import (
     Select,
     and_,
+    bindparam,
     false,
     func,
     literal,
@@ -29,6 +31,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from lvs.db.models import (
     Favorite,
@@ -190,6 +193,133 @@ class LibraryPage:
         return self.number < self.pages
 
 
+@cache
+def _present_total() -> Select[Any]:
+    """How many videos are present (kept exact by triggers: no count of 100 000 rows)."""
+    return select(LibraryTotals.present).where(LibraryTotals.id == 1)
+
+
+@cache
+def _media_by_id() -> Select[Any]:
+    """The ``Media`` rows of ``:ids``, built once."""
+    return select(Media).where(Media.id.in_(bindparam("ids", expanding=True)))
+
+
+@cache
+def _figures(*, personal: bool) -> Select[Any]:
+    """The figures of the cards of ``:hashes`` (and, ``personal``, of person ``:user_id``):
+    built once, so a page pays neither its construction nor its cache key."""
+    hashes: BindParameter[Any] = bindparam("hashes", expanding=True)
+    user_id: BindParameter[Any] = bindparam("user_id")
+    wanted = (
+        select(Media.media_hash)
+        .where(Media.media_hash.in_(hashes))
+        .group_by(Media.media_hash)
+        .subquery("wanted")
+    )
+    columns: list[Any] = [
+        wanted.c.media_hash,
+        MediaStats.rating_avg,
+        MediaStats.rating_count,
+        MediaStats.view_count,
+    ]
+    stmt = select(*columns).outerjoin(MediaStats, MediaStats.media_hash == wanted.c.media_hash)
+    if not personal:
+        return stmt
+    plays = (
+        select(View.media_hash, func.count().label("n"), func.max(View.created_at).label("at"))
+        .where(View.user_id == user_id, View.media_hash.in_(hashes))
+        .group_by(View.media_hash)
+        .subquery("plays")
+    )
+    return (
+        stmt.add_columns(Rating.value, Favorite.id, plays.c.n, plays.c.at, Position.seconds)
+        .outerjoin(
+            Rating, and_(Rating.media_hash == wanted.c.media_hash, Rating.user_id == user_id)
+        )
+        .outerjoin(
+            Favorite,
+            and_(Favorite.media_hash == wanted.c.media_hash, Favorite.user_id == user_id),
+        )
+        .outerjoin(
+            Position,
+            and_(Position.media_hash == wanted.c.media_hash, Position.user_id == user_id),
+        )
+        .outerjoin(plays, plays.c.media_hash == wanted.c.media_hash)
+    )
+
+
+@lru_cache(maxsize=128)
+def _related(tags: int, where: str, limit: int, allowance: Allowance) -> Select[Any]:
+    """Up next's one statement (see ``LibraryService.related``) for a video with ``tags`` tags
+    in a folder found by ``where`` ("top": the top folder; "range": SQLite's range of the
+    folder index, ``:low``/``:high``; "like": ``:pattern``), built once per shape and profile
+    allowance. Bound when it runs: ``:id``, ``:hash``, ``:root``, ``:tag0``…
+
+    Videos sharing a tag are counted over at most TAG_CANDIDATES of each tag's videos (one
+    index range per tag): a household's tags are smaller than that, and a tag on 10 000 videos
+    no longer costs a count over all of them (6 ms of a watch page at 100 000)."""
+    media_hash: BindParameter[Any] = bindparam("hash")
+    per_tag = [
+        select(MediaTag.media_hash)
+        .where(MediaTag.tag_id == bindparam(f"tag{k}"), MediaTag.media_hash != media_hash)
+        .limit(TAG_CANDIDATES)  # the first ones the tag's index gives: no sort
+        .subquery()
+        for k in range(tags)
+    ]
+    tagged: Any = (
+        union_all(*(select(t.c.media_hash) for t in per_tag)).subquery("tagged")
+        if per_tag
+        else select(literal("").label("media_hash")).where(false()).subquery("tagged")
+    )
+    shared_tags = (
+        select(tagged.c.media_hash, func.count().label("n"))
+        .group_by(tagged.c.media_hash)
+        .cte("shared_tags")
+    )
+    others = and_(
+        Media.missing.is_(False),
+        Media.id != bindparam("id"),
+        Media.media_hash != media_hash,
+        allowance.where(),
+    )
+    title = func.lower(Media.title)
+    by_tags = (
+        select(Media.id, shared_tags.c.n.label("n"), title.label("t"))
+        .join(shared_tags, shared_tags.c.media_hash == Media.media_hash)
+        .where(others)
+        .order_by(shared_tags.c.n.desc(), title)
+        .limit(limit)
+        .subquery("by_tags")
+    )
+    in_folder: Any
+    if where == "top":
+        in_folder = ~Media.rel_path.contains("/")
+    elif where == "range":
+        in_folder = and_(Media.rel_path >= bindparam("low"), Media.rel_path < bindparam("high"))
+    else:
+        in_folder = Media.rel_path.like(bindparam("pattern"), escape="\\")
+    by_folder = (
+        select(Media.id, literal(0).label("n"), title.label("t"))
+        .where(
+            others,
+            Media.root == bindparam("root"),
+            in_folder,
+            Media.media_hash.not_in(select(shared_tags.c.media_hash)),
+        )
+        .order_by(title)
+        .limit(limit)
+        .subquery("by_folder")
+    )
+    picks = union_all(select(by_tags), select(by_folder)).subquery("picks")
+    return (
+        select(Media)
+        .join(picks, picks.c.id == Media.id)
+        .order_by(picks.c.n.desc(), picks.c.t)
+        .limit(limit)
+    )
+
+
 class LibraryService:
     def __init__(self, session: AsyncSession, allowance: Allowance = ALL) -> None:
         self.session = session
@@ -334,7 +464,7 @@ class LibraryService:
         if (
             not query.is_filtered and not self.allowance.restricted
         ):  # kept exact by triggers: no need to count 100 000 rows
-            counted = select(LibraryTotals.present).where(LibraryTotals.id == 1)
+            counted = _present_total()
         elif membership and self._dialect == "sqlite":
             counted = select(func.count()).select_from(by_matches.subquery())
         else:
@@ -345,10 +475,8 @@ class LibraryService:
         few = membership and total <= FEW_MATCHES and self._dialect == "sqlite"
         stmt = self._ordered(by_matches if few else ids, query, user_id).limit(size).offset(offset)
         page_ids = list((await self.session.scalars(stmt)).all())
-        rows = {
-            m.id: m
-            for m in (await self.session.scalars(select(Media).where(Media.id.in_(page_ids)))).all()
-        }
+        found = await self.session.scalars(_media_by_id(), {"ids": page_ids})
+        rows = {m.id: m for m in found.all()}
         media = [rows[i] for i in page_ids if i in rows]  # back in the order the database chose
         cards = await self.cards(media, user_id)
         return LibraryPage(cards=cards, query=query, number=number, size=size, total=total)
@@ -358,47 +486,9 @@ class LibraryService:
         hashes = sorted({m.media_hash for m in media})
         if not hashes:
             return []
-        wanted = (
-            select(Media.media_hash)
-            .where(Media.media_hash.in_(hashes))
-            .group_by(Media.media_hash)
-            .subquery("wanted")
-        )
-        columns: list[Any] = [
-            wanted.c.media_hash,
-            MediaStats.rating_avg,
-            MediaStats.rating_count,
-            MediaStats.view_count,
-        ]
-        stmt = select(*columns).outerjoin(MediaStats, MediaStats.media_hash == wanted.c.media_hash)
-        if user_id is not None:
-            plays = (
-                select(
-                    View.media_hash,
-                    func.count().label("n"),
-                    func.max(View.created_at).label("at"),
-                )
-                .where(View.user_id == user_id, View.media_hash.in_(hashes))
-                .group_by(View.media_hash)
-                .subquery("plays")
-            )
-            stmt = (
-                stmt.add_columns(Rating.value, Favorite.id, plays.c.n, plays.c.at, Position.seconds)
-                .outerjoin(
-                    Rating,
-                    and_(Rating.media_hash == wanted.c.media_hash, Rating.user_id == user_id),
-                )
-                .outerjoin(
-                    Favorite,
-                    and_(Favorite.media_hash == wanted.c.media_hash, Favorite.user_id == user_id),
-                )
-                .outerjoin(
-                    Position,
-                    and_(Position.media_hash == wanted.c.media_hash, Position.user_id == user_id),
-                )
-                .outerjoin(plays, plays.c.media_hash == wanted.c.media_hash)
-            )
-        figures = {row[0]: row for row in (await self.session.execute(stmt)).all()}
+        stmt = _figures(personal=user_id is not None)
+        params = {"hashes": hashes, "user_id": user_id}
+        figures = {row[0]: row for row in (await self.session.execute(stmt, params)).all()}
         cards = []
         for m in media:
             row = figures.get(m.media_hash)
@@ -441,73 +531,23 @@ class LibraryService:
         folder's range of ``rel_path``, or the title index for the top folder), so a video in a
         library of 100 000 costs a few hundred rows, not a pass over every row."""
         folder = str(PurePosixPath(media.rel_path).parent)
-        # Videos sharing a tag, counted over at most TAG_CANDIDATES of each tag's videos (one
-        # index range per tag): a household's tags are smaller than that, and a tag on 10 000
-        # videos no longer costs a count over all of them (6 ms of a watch page at 100 000).
         tag_ids = list(
             (
                 await self.session.scalars(
                     select(MediaTag.tag_id).where(MediaTag.media_hash == media.media_hash)
                 )
             ).all()
-        )
-        per_tag = [
-            select(MediaTag.media_hash)
-            .where(MediaTag.tag_id == tag_id, MediaTag.media_hash != media.media_hash)
-            .limit(TAG_CANDIDATES)  # the first ones the tag's index gives: no sort
-            .subquery()
-            for tag_id in tag_ids[:MAX_TAGS_COMPARED]
-        ]
-        tagged: Any = (
-            union_all(*(select(t.c.media_hash) for t in per_tag)).subquery("tagged")
-            if per_tag
-            else select(literal("").label("media_hash")).where(false()).subquery("tagged")
-        )
-        shared_tags = (
-            select(tagged.c.media_hash, func.count().label("n"))
-            .group_by(tagged.c.media_hash)
-            .cte("shared_tags")
-        )
-        others = and_(
-            Media.missing.is_(False),
-            Media.id != media.id,
-            Media.media_hash != media.media_hash,
-            self.allowance.where(),
-        )
-        title = func.lower(Media.title)
-        by_tags = (
-            select(Media.id, shared_tags.c.n.label("n"), title.label("t"))
-            .join(shared_tags, shared_tags.c.media_hash == Media.media_hash)
-            .where(others)
-            .order_by(shared_tags.c.n.desc(), title)
-            .limit(limit)
-            .subquery("by_tags")
-        )
+        )[:MAX_TAGS_COMPARED]
+        params: dict[str, Any] = {"id": media.id, "hash": media.media_hash, "root": media.root}
+        params |= {f"tag{k}": tag_id for k, tag_id in enumerate(tag_ids)}
         if folder == ".":
-            in_folder: Any = ~Media.rel_path.contains("/")
+            where = "top"
         elif self._dialect == "sqlite":  # "starts with folder/" as a range of the folder index
-            prefix = folder + "/"
-            in_folder = and_(Media.rel_path >= prefix, Media.rel_path < prefix[:-1] + "0")
+            where = "range"
+            params |= {"low": folder + "/", "high": folder + "0"}
         else:
-            in_folder = Media.rel_path.like(f"{_like_escape(folder)}/%", escape="\\")
-        by_folder = (
-            select(Media.id, literal(0).label("n"), title.label("t"))
-            .where(
-                others,
-                Media.root == media.root,
-                in_folder,
-                Media.media_hash.not_in(select(shared_tags.c.media_hash)),
-            )
-            .order_by(title)
-            .limit(limit)
-            .subquery("by_folder")
-        )
-        picks = union_all(select(by_tags), select(by_folder)).subquery("picks")
-        stmt = (
-            select(Media)
-            .join(picks, picks.c.id == Media.id)
-            .order_by(picks.c.n.desc(), picks.c.t)
-            .limit(limit)
-        )
-        related = list((await self.session.scalars(stmt)).all())
+            where = "like"
+            params["pattern"] = f"{_like_escape(folder)}/%"
+        stmt = _related(len(tag_ids), where, limit, self.allowance)
+        related = list((await self.session.scalars(stmt, params)).all())
         return await self.cards(related, user_id)
