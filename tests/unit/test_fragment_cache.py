@@ -53,3 +53,21 @@ def test_the_cache_is_bounded() -> None:
         assert cache.get_or_render((k,), lambda k=k: str(k)) == str(k)  # type: ignore[misc]
         assert len(cache.fragments) <= 3
     assert cache.misses == 10 and cache.hits == 0
+
+
+def test_a_fill_value_is_the_one_thing_that_differs_between_browsers() -> None:
+    """The CSRF field of each browser, in a fragment drawn once for all of them."""
+    env = _env()
+    calls = _Counter()
+    template = env.from_string(
+        "{% cache x fill token %}<form>{{ token | safe }}#{{ calls() }}</form>{% endcache %}"
+    )
+    first = '<input name="t" value="aaa" />'
+    second = '<input name="t" value="bbb" />'
+    assert template.render(x=1, token=first, calls=calls) == f"<form>{first}#1</form>"
+    assert template.render(x=1, token=second, calls=calls) == f"<form>{second}#1</form>"
+    assert template.render(x=1, token=first, calls=calls) == f"<form>{first}#1</form>"
+    assert calls.n == 1
+    assert template.render(x=2, token=second, calls=calls) == f"<form>{second}#2</form>"
+    stored = env.fragment_cache.fragments.values()  # type: ignore[attr-defined]
+    assert all(first not in text and second not in text for text in stored)
