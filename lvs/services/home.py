@@ -10,10 +10,10 @@ Each row's statement is built once per process with bound parameters (``:user_id
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select, text, union_all
@@ -74,6 +74,15 @@ class Home:
         return self.total == 0
 
 
+@lru_cache(maxsize=256)
+def _row_statement(
+    build: Callable[[], Select[Any]], allowance: Allowance, size: int
+) -> Select[Any]:
+    """A row's statement as it runs, for this allowance and size: built once (a statement
+    made again per request pays its construction and its cache key again)."""
+    return build().where(allowance.where()).limit(size)
+
+
 class HomeService:
     def __init__(self, session: AsyncSession, allowance: Allowance = ALL) -> None:
         self.session = session
@@ -108,22 +117,22 @@ class HomeService:
         scan = await self.scan_progress()
         if total == 0:
             return Home(rows=[], total=0, scan=scan)
-        picks: list[tuple[RowKind, str | None, Select[Any]]] = []
+        picks: list[tuple[RowKind, str | None, Callable[[], Select[Any]]]] = []
         if user_id is not None:
-            picks.append(("continue", None, self._continue()))
-            picks.append(("next-up", None, self._next_up()))
-        picks.append(("recent", None, self._recent()))
+            picks.append(("continue", None, self._continue))
+            picks.append(("next-up", None, self._next_up))
+        picks.append(("recent", None, self._recent))
         if user_id is not None:
-            picks.append(("favorites", None, self._favorites()))
-        picks.append(("top-rated", None, self._top_rated()))
+            picks.append(("favorites", None, self._favorites))
+        picks.append(("top-rated", None, self._top_rated))
         folders = await self.top_folders(limit=FOLDER_ROWS + 1)
-        picks += [("folder", name, self._folder()) for name in folders[:FOLDER_ROWS]]
+        picks += [("folder", name, self._folder) for name in folders[:FOLDER_ROWS]]
 
         found: list[tuple[RowKind, str | None, list[Media]]] = []
-        for kind, folder, stmt in picks:
+        for kind, folder, build in picks:
             params = {"user_id": user_id, "folder": folder}
-            allowed = stmt.where(self.allowance.where())
-            media = list((await self.session.scalars(allowed.limit(size), params)).all())
+            stmt = _row_statement(build, self.allowance, size)
+            media = list((await self.session.scalars(stmt, params)).all())
             if media:  # empty rows are not shown
                 found.append((kind, folder, media))
         cards = await self._cards([m for _, _, media in found for m in media], user_id)

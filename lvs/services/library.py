@@ -193,6 +193,19 @@ class LibraryPage:
         return self.number < self.pages
 
 
+PERSONAL_SORTS = frozenset({"mine", "played"})
+"""Sorts by the person's own figures (their statement names the person)."""
+
+
+@lru_cache(maxsize=64)
+def _listing(allowance: Allowance, sort: SortKey, desc: bool) -> Select[Any]:
+    """A page of the unfiltered library's ids in a shared order (``:size`` from ``:offset``),
+    built once per order and allowance."""
+    ids = select(Media.id).where(Media.missing.is_(False), allowance.where())
+    ordered = LibraryService._ordered(ids, LibraryQuery(sort=sort, desc=desc), None)
+    return ordered.limit(bindparam("size")).offset(bindparam("offset"))
+
+
 @cache
 def _present_total() -> Select[Any]:
     """How many videos are present (kept exact by triggers: no count of 100 000 rows)."""
@@ -406,9 +419,8 @@ class LibraryService:
             stmt = stmt.where(haystack.op("~*")(r"\m" + re.escape(term)))
         return stmt
 
-    def _ordered(
-        self, ids: Select[Any], query: LibraryQuery, user_id: uuid.UUID | None
-    ) -> Select[Any]:
+    @staticmethod
+    def _ordered(ids: Select[Any], query: LibraryQuery, user_id: uuid.UUID | None) -> Select[Any]:
         """``ids`` ordered for this query: still a select of ``media.id`` alone, so SQLite can
         answer the default order from the listing index without touching the rows."""
         stmt = ids
@@ -473,8 +485,13 @@ class LibraryService:
         number = max(1, query.page)
         offset = (number - 1) * size
         few = membership and total <= FEW_MATCHES and self._dialect == "sqlite"
-        stmt = self._ordered(by_matches if few else ids, query, user_id).limit(size).offset(offset)
-        page_ids = list((await self.session.scalars(stmt)).all())
+        window = {"size": size, "offset": offset}
+        if not query.is_filtered and query.sort not in PERSONAL_SORTS:
+            stmt = _listing(self.allowance, query.sort, query.desc)  # the usual page: built once
+        else:
+            stmt = self._ordered(by_matches if few else ids, query, user_id)
+            stmt = stmt.limit(bindparam("size")).offset(bindparam("offset"))
+        page_ids = list((await self.session.scalars(stmt, window)).all())
         found = await self.session.scalars(_media_by_id(), {"ids": page_ids})
         rows = {m.id: m for m in found.all()}
         media = [rows[i] for i in page_ids if i in rows]  # back in the order the database chose

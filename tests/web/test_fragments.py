@@ -95,3 +95,24 @@ def test_each_browser_gets_its_own_form_token_from_a_cached_card(
     assert tokens(first) != tokens(second)
     assert tokens(first_again) == tokens(first)
     assert tokens(second_again) == tokens(second)
+
+
+def test_a_home_tile_shows_a_new_rating_and_a_new_title(
+    client: TestClient[Litestar], scanned: Settings
+) -> None:
+    def tile(page: BeautifulSoup, media_id: int) -> BeautifulSoup:
+        found = page.select(f"section[data-row=recent] li.tile a[href='/media/{media_id}']")
+        assert len(found) == 1, f"video {media_id} is not in the Recently added row"
+        return found[0].find_parent("li")  # type: ignore[return-value]
+
+    grid = get_page(client, "/library")
+    media_id = _first_card_id(grid)
+    before = tile(get_page(client, "/"), media_id)
+    assert before.select_one(".average") is None  # nobody has rated it
+    form = one(_card(grid, media_id), "form[action^='/ratings/']")
+    assert submit(client, form, value="4").status_code == 303
+    db_execute(scanned, "UPDATE media SET title = :t WHERE id = :i", t="Renamed", i=media_id)
+
+    after = tile(get_page(client, "/"), media_id)
+    assert text(after.select_one(".title")) == "Renamed"
+    assert text(after.select_one(".average")) == "★ 4.0"
