@@ -192,7 +192,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=MAX_BODY,
         before_send=[add_security_headers],
-        on_startup=[_freeze_startup_objects],
         on_shutdown=[rating_writer.stop, summary_cache.stop, converter.close],
         state=State(
             {
@@ -344,4 +343,8 @@ def create_app_from_env() -> Litestar:
     """Factory for ASGI servers (``uvicorn --factory lvs.app:create_app_from_env``)."""
     settings = Settings.from_env()
     logging.getLogger("lvs").setLevel(settings.log_level.upper())
-    return create_app(settings)
+    app = create_app(settings)
+    # A server process holds one app for its life: what its start made is there for good.
+    # (Not in create_app: a process that makes many apps, the tests, would keep them all.)
+    app.on_startup.append(_freeze_startup_objects)
+    return app

@@ -39,12 +39,21 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    mode = ""
     try:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+            if pragma.startswith("PRAGMA journal_mode"):
+                mode = str(cursor.fetchone()[0]).lower()
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_MS)}")
     finally:
         cursor.close()
+    # Cheap reads may run on the event loop's thread (lvs.db.sqlite_driver) only where readers
+    # never wait for a writer: in WAL mode. A file system without shared memory (a network
+    # share) keeps the rollback journal, whose readers wait for the lock.
+    if mode != "wal":
+        log.warning("SQLite journal mode is %r, not WAL: reads wait for writes", mode)
+    dbapi_connection.inline_reads = mode == "wal"
 
 
 def _quiet(close: Callable[[Message, Scope], Awaitable[None]]) -> Any:

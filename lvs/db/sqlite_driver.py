@@ -12,18 +12,21 @@ engine's documented ``module=`` argument (see ``lvs.db.config.make_engine``); th
 names it relies on (aiosqlite's ``Connection._execute`` and ``_conn``) are pinned by the aiosqlite
 range in pyproject.toml and covered by every test that touches SQLite.
 
-Cheap reads take no trip at all. A read (a statement that returns rows and changes none) whose
-last run cost under ``INLINE_SECONDS`` runs on the event loop's own thread: its thread hop cost
-more than the read (a library page's four reads took 3 ms of hops and GIL hand-offs for 1 ms of
-SQLite). Readers never wait for a lock in WAL mode, so such a read blocks the loop for about the
-time it was measured at. Every other statement, and any read not known to be cheap (the first
-run of each, one that came out slow), goes to aiosqlite's thread as before, where it is measured
-again: by the CPU its thread spent (a wait for the GIL is not the statement's cost), and, when it
-ran on the loop, by the wall time it held the loop (a read from a cold disk counts in full)."""
+Cheap reads take no trip at all. A read (a SELECT that changed no row) whose every run so far
+cost under ``INLINE_SECONDS`` runs on the event loop's own thread: its thread hop cost more than
+the read (a library page's four reads took 3 ms of hops and GIL hand-offs for 1 ms of SQLite).
+Only on a connection in WAL mode (``inline_reads``, set by lvs.db.config), where readers never
+wait for a writer, so such a read blocks the loop for about the time it was measured at. Every
+other statement, and any read not known to be cheap (the first run of each; one that ever came
+out slow, such as a broad search, whose SQL is the same as a narrow one's), goes to aiosqlite's
+thread as before. Costs are the CPU a statement took (neither a wait for the GIL nor a
+preemption of the process is its cost), or the time it held the loop when that was long (a
+cold disk, a lock)."""
 
 from __future__ import annotations
 
 import collections
+import re
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -38,17 +41,23 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["INLINE_SECONDS", "one_trip_dbapi"]
+__all__ = ["INLINE_SECONDS", "STALL_SECONDS", "one_trip_dbapi"]
 
 INLINE_SECONDS = 0.001
 """A read measured under this runs on the event loop's thread (the longest it may block it)."""
 
+STALL_SECONDS = 0.02
+"""A read that held the loop this long counts as slow whatever its CPU (a preemption of the
+process, which wall time also counts, is rarely this long; a wait for the disk can be)."""
+
 _MAX_KNOWN = 4096  # distinct read statements remembered (an app has a few hundred)
 
-_Outcome = tuple[Any, list[Any], int, int | None, bool, float]
+_Outcome = tuple[Any, list[Any], int, int | None, bool, float, bool]
 
 _read_cost: dict[str, float] = {}
-"""Seconds each read statement (by its SQL) took the last time it ran."""
+"""The most seconds each read statement (by its SQL) took in any run so far."""
+
+_READ = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
 
 
 def _cheap(operation: str) -> bool:
@@ -56,28 +65,34 @@ def _cheap(operation: str) -> bool:
     return cost is not None and cost < INLINE_SECONDS
 
 
-def _remember(operation: str, outcome: _Outcome) -> None:
-    description, _rows, rowcount, _lastrowid, _in_transaction, cost = outcome
-    if description is None or rowcount != -1:  # it changed rows (or returned none): not a read
+def _remember(operation: str, outcome: _Outcome, changed: bool) -> None:
+    """Keep the cost of a read: the most any run of it cost so far, so that one expensive run
+    (a broad search, a deep page: the same SQL as a cheap one) sends it to aiosqlite's thread
+    for good. A statement that changed rows, or is not a SELECT, is never kept."""
+    description = outcome[0]
+    if changed or description is None or not _READ.match(operation):
         _read_cost.pop(operation, None)
         return
     if len(_read_cost) >= _MAX_KNOWN and operation not in _read_cost:
         _read_cost.clear()
-    _read_cost[operation] = cost
+    _read_cost[operation] = max(outcome[5], _read_cost.get(operation, 0.0))
 
 
 def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool = False) -> _Outcome:
-    """On aiosqlite's thread: the whole statement, rows included, and the CPU it took there."""
-    start = time.thread_time()
+    """On aiosqlite's thread: the whole statement, rows included, and the CPU it took there
+    (a wait for the GIL is not the statement's cost)."""
+    start, changes = time.thread_time(), conn.total_changes
     outcome = _statement(conn, operation, parameters, many)
-    return *outcome, time.thread_time() - start
+    return *outcome, time.thread_time() - start, conn.total_changes != changes
 
 
 def _run_here(conn: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
-    """On the event loop's thread: the whole read, and how long it held the loop."""
-    start = time.perf_counter()
+    """On the event loop's thread: the whole read, and its cost: the CPU it took, or, if it
+    held the loop longer than ``STALL_SECONDS`` (a cold disk, a lock), that time."""
+    start, cpu, changes = time.perf_counter(), time.thread_time(), conn.total_changes
     outcome = _statement(conn, operation, parameters, False)
-    return *outcome, time.perf_counter() - start
+    held, cost = time.perf_counter() - start, time.thread_time() - cpu
+    return *outcome, held if held > STALL_SECONDS else cost, conn.total_changes != changes
 
 
 def _statement(
@@ -146,16 +161,17 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _trip(self, operation: str, parameters: Any, many: bool = False) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         outcome: _Outcome
+        inline = getattr(self._adapt_connection, "inline_reads", False)
         async with self._adapt_connection._execute_mutex:
-            if not many and _cheap(operation):
+            if inline and not many and _cheap(operation):
                 outcome = _run_here(connection._conn, operation, parameters)
             else:
                 outcome = await connection._execute(  # type: ignore[no-untyped-call]
                     _run, connection._conn, operation, parameters, many
                 )
         if not many:
-            _remember(operation, outcome)
-        self._description, rows, self._rowcount, self._lastrowid, in_transaction, _ = outcome
+            _remember(operation, outcome, changed=outcome[6])
+        self._description, rows, self._rowcount, self._lastrowid, in_transaction = outcome[:5]
         self._rows = collections.deque(rows)
         self._adapt_connection._in_transaction = in_transaction  # type: ignore[attr-defined]
 
@@ -170,7 +186,7 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_in_transaction",)
+    __slots__ = ("_in_transaction", "inline_reads")
     _cursor_cls = _OneTripCursor  # type: ignore[assignment]
 
     def cursor(self, server_side: bool = False) -> Any:

@@ -99,4 +99,5 @@ class FragmentCacheExtension(Extension):
         self, where: tuple[int, str, int], values: tuple[Any, ...], fill: Any, caller: Any
     ) -> str:
         cache: FragmentCache = self.environment.fragment_cache  # type: ignore[attr-defined]
-        return cache.get_or_render((where, *values), caller, None if fill is None else str(fill))
+        # (An empty fill would be "everywhere" in the text: a fill is a non-empty string.)
+        return cache.get_or_render((where, *values), caller, str(fill) if fill else None)
