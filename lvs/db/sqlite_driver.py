@@ -12,16 +12,16 @@ engine's documented ``module=`` argument (see ``lvs.db.config.make_engine``); th
 names it relies on (aiosqlite's ``Connection._execute`` and ``_conn``) are pinned by the aiosqlite
 range in pyproject.toml and covered by every test that touches SQLite.
 
-Cheap reads take no trip at all. A read (a SELECT that changed no row) whose every run so far
-cost under ``INLINE_SECONDS`` runs on the event loop's own thread: its thread hop cost more than
+Cheap reads take no trip at all. A read (a SELECT that changed no row) whose last run cost
+under ``INLINE_SECONDS`` runs on the event loop's own thread: its thread hop cost more than
 the read (a library page's four reads took 3 ms of hops and GIL hand-offs for 1 ms of SQLite).
 Only on a connection in WAL mode (``inline_reads``, set by lvs.db.config), where readers never
 wait for a writer, so such a read blocks the loop for about the time it was measured at. Every
-other statement, and any read not known to be cheap (the first run of each; one that ever came
-out slow, such as a broad search, whose SQL is the same as a narrow one's), goes to aiosqlite's
-thread as before. Costs are the CPU a statement took (neither a wait for the GIL nor a
-preemption of the process is its cost), or the time it held the loop when that was long (a
-cold disk, a lock)."""
+other statement, and any read not known to be cheap (the first run of each; one whose last run
+was slow; one that once cost over ``SLOW_SECONDS``, such as a broad search, whose SQL is the
+same as a narrow one's), goes to aiosqlite's thread as before. Costs are the CPU a statement
+took (neither a wait for the GIL nor a preemption of the process is its cost), or the time it
+held the loop when that was long (a cold disk, a lock)."""
 
 from __future__ import annotations
 
@@ -41,10 +41,13 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["INLINE_SECONDS", "STALL_SECONDS", "one_trip_dbapi"]
+__all__ = ["INLINE_SECONDS", "SLOW_SECONDS", "STALL_SECONDS", "one_trip_dbapi"]
 
 INLINE_SECONDS = 0.001
 """A read measured under this runs on the event loop's thread (the longest it may block it)."""
+
+SLOW_SECONDS = 0.01
+"""A read that once cost this much never runs on the loop again."""
 
 STALL_SECONDS = 0.02
 """A read that held the loop this long counts as slow whatever its CPU (a preemption of the
@@ -55,7 +58,7 @@ _MAX_KNOWN = 4096  # distinct read statements remembered (an app has a few hundr
 _Outcome = tuple[Any, list[Any], int, int | None, bool, float, bool]
 
 _read_cost: dict[str, float] = {}
-"""The most seconds each read statement (by its SQL) took in any run so far."""
+"""Seconds each read statement (by its SQL) took the last time it ran (or once: see below)."""
 
 _READ = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
 
@@ -66,16 +69,18 @@ def _cheap(operation: str) -> bool:
 
 
 def _remember(operation: str, outcome: _Outcome, changed: bool) -> None:
-    """Keep the cost of a read: the most any run of it cost so far, so that one expensive run
-    (a broad search, a deep page: the same SQL as a cheap one) sends it to aiosqlite's thread
-    for good. A statement that changed rows, or is not a SELECT, is never kept."""
-    description = outcome[0]
+    """Keep the cost of a read's last run; or, once a run cost over ``SLOW_SECONDS`` (a broad
+    search: the same SQL as a narrow one), mark it slow for good. A first run on a new
+    connection, whose cache is cold, may cost a few ms once and does not count as slow. A
+    statement that changed rows, or is not a SELECT, is never kept."""
+    description, cost = outcome[0], outcome[5]
     if changed or description is None or not _READ.match(operation):
         _read_cost.pop(operation, None)
         return
     if len(_read_cost) >= _MAX_KNOWN and operation not in _read_cost:
         _read_cost.clear()
-    _read_cost[operation] = max(outcome[5], _read_cost.get(operation, 0.0))
+    if _read_cost.get(operation, 0.0) < SLOW_SECONDS:
+        _read_cost[operation] = cost
 
 
 def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool = False) -> _Outcome:

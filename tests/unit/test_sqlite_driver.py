@@ -115,7 +115,7 @@ def test_an_error_on_the_loops_thread_is_the_usual_error_and_the_connection_live
 
 def test_a_read_that_was_once_slow_stays_on_aiosqlites_thread(engine: AsyncEngine) -> None:
     """The same SQL is cheap or slow by its parameters (a narrow or a broad search): once a run
-    was slow, the statement is not run on the loop again."""
+    cost over SLOW_SECONDS (this one: tens of ms), the statement is not run on the loop again."""
     loop_thread = threading.get_ident()
     sql = (
         "SELECT CASE WHEN :slow THEN (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
